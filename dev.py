@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""The README's two commands, with only the standard library: `python3 dev.py run` / `python3 dev.py test`.
+
+Each creates (or refreshes, when pyproject.toml changed) the virtual environment in .venv,
+then starts the app on the embedded default model, or runs the whole test suite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("WORKBENCH_VENV", ROOT / ".venv"))
+STAMP = VENV / ".workbench-installed"
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_venv() -> Path:
+    if sys.version_info < (3, 11):
+        sys.exit(f"dev.py: Python 3.11 or newer is needed (this is {sys.version.split()[0]})")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    python = venv_python()
+    if python.exists() and STAMP.exists() and STAMP.read_text() == wanted:
+        return python
+    if not python.exists():
+        print(f"dev.py: creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("dev.py: installing dependencies (the first time builds llama.cpp: several minutes)", flush=True)
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+    STAMP.write_text(wanted)
+    return python
+
+
+def main() -> int:
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command not in ("run", "test"):
+        print("usage: python3 dev.py run|test [extra arguments]", file=sys.stderr)
+        return 2
+    python = ensure_venv()
+    extra = sys.argv[2:]
+    if command == "run":
+        return subprocess.call([str(python), str(ROOT / "main.py"), *extra])
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    return subprocess.call([str(python), "-m", "pytest", *extra], cwd=ROOT, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from workbench.ui.app import main
+
+raise SystemExit(main())

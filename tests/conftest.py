@@ -1,0 +1,56 @@
+"""Shared fixtures: the real default model (loaded once), temporary databases, CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def backend():
+    from workbench import models
+    from workbench.engine.llama import LlamaBackend, LoadOptions
+
+    engine = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=2048))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(autouse=True)
+def isolated_db(tmp_path, monkeypatch) -> Path:
+    """Every test writes to its own SQLite file, never the user's."""
+    path = tmp_path / "workbench.sqlite"
+    monkeypatch.setenv("WORKBENCH_DB", str(path))
+    monkeypatch.setenv("WORKBENCH_MODELS_DIR", str(tmp_path / "user-models"))
+    return path
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli(isolated_db):
+    def run(*args: str, stdin: bytes | None = None, timeout: float = 120) -> CliResult:
+        env = {**os.environ, "WORKBENCH_DB": str(isolated_db)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "workbench", *args], input=stdin, capture_output=True,
+            timeout=timeout, env=env, cwd=ROOT,
+        )
+        return CliResult(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
+
+    return run

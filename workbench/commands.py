@@ -1,0 +1,126 @@
+"""What each CLI subcommand does: call the core, then format (text or JSON)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from typing import Any
+
+from workbench import cli, config, models
+from workbench.engine.base import GenerationRequest, SamplingParams
+from workbench.errors import InvalidParameterError
+
+
+def run(args: argparse.Namespace) -> int:
+    handler = {
+        "gui": cmd_gui, "models": cmd_models, "generate": cmd_generate,
+        "next": cmd_next, "runs": cmd_runs,
+    }[args.command]
+    return handler(args)
+
+
+def sampling_params(args: argparse.Namespace) -> SamplingParams:
+    return SamplingParams(
+        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+        repeat_penalty=args.repeat_penalty, repeat_last_n=args.repeat_last_n, seed=args.seed,
+    ).validate()
+
+
+def load_backend(args: argparse.Namespace):  # -> LlamaBackend (import kept lazy: llama.cpp is slow to import)
+    from workbench.engine.llama import LlamaBackend, LoadOptions
+
+    options = LoadOptions(n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers).validate()
+    return LlamaBackend(models.resolve(args.model), options)
+
+
+def open_store():
+    from workbench.store import Store
+
+    return Store(config.default_db_path())
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from workbench.ui.app import main as gui_main
+
+    return gui_main(model=args.model)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    found = models.list_models() + [models.inspect(p) for p in args.path]
+    lines = [
+        f"{m.name:<32} {m.quantization:<8} {m.parameter_count / 1e6:>8.0f}M params  "
+        f"ctx {m.context_length or '?':>6}  vocab {m.vocab_size or '?':>7}  "
+        f"{'chat template' if m.has_chat_template else 'no chat template'}  [{m.source}] {m.path}"
+        for m in found
+    ]
+    cli.emit(args, [m.to_dict() for m in found], "\n".join(lines))
+    return 0
+
+
+def _request(args: argparse.Namespace, prompt: str, params: SamplingParams) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=prompt, params=params, max_tokens=args.max_tokens, stop=tuple(args.stop),
+        top_logprobs=args.top_logprobs, add_bos=not args.no_bos,
+    ).validate()
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    prompt = cli.read_prompt(args)
+    params = sampling_params(args)
+    if args.samples < 1:
+        raise InvalidParameterError(f"samples must be >= 1 (got {args.samples})")
+    request = _request(args, prompt, params)
+    backend = load_backend(args)
+    samples = []
+    for index in range(args.samples):
+        sample_params = params if params.seed is None else params.with_seed(params.seed + index)
+        samples.append(backend.generate(replace(request, params=sample_params)))
+    prompt_tokens = samples[0].timings.prompt_tokens
+    run_id = None
+    if not args.no_log:
+        run_id = open_store().save_run("generate", backend.info.name, backend.info.path, request,
+                                       prompt_tokens, samples)
+    document: dict[str, Any] = {
+        "model": backend.info.name, "model_path": backend.info.path, "run_id": run_id,
+        "params": {**params.__dict__, "max_tokens": request.max_tokens, "stop": list(request.stop),
+                   "top_logprobs": request.top_logprobs, "add_bos": request.add_bos},
+        "prompt_tokens": prompt_tokens, "samples": [s.to_dict() for s in samples],
+    }
+    text = "\n\n".join(
+        (f"--- sample {i + 1} (seed {s.seed}) ---\n" if len(samples) > 1 else "") + prompt + s.text
+        + f"\n[{s.finish_reason}, {s.timings.generated_tokens} tokens, {s.timings.tokens_per_s:.1f} tok/s]"
+        for i, s in enumerate(samples)
+    )
+    cli.emit(args, document, text)
+    return 0
+
+
+def cmd_next(args: argparse.Namespace) -> int:
+    prompt = cli.read_prompt(args)
+    params = sampling_params(args)
+    backend = load_backend(args)
+    result = backend.next_token(prompt, params, top=args.top, add_bos=not args.no_bos)
+    document = {"model": backend.info.name, "params": params.__dict__, **result.to_dict()}
+    rows = [f"{'rank':>4} {'id':>7}  {'token':<16} {'prob':>8} {'sampled':>8}  removed by"]
+    for rank, c in enumerate(result.candidates, start=1):
+        shown = repr(c.text) if c.text else f"<{c.bytes.hex(' ')}>"
+        rows.append(f"{rank:>4} {c.id:>7}  {shown:<16} {c.prob:>8.4f} {c.prob_sampled:>8.4f}  "
+                    f"{c.removed_by or ''}")
+    rows.append(f"kept {result.kept_count} tokens holding {result.kept_mass:.1%} of the raw probability")
+    cli.emit(args, document, "\n".join(rows))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = open_store()
+    if args.id is not None:
+        run = store.get_run(args.id)
+        lines = [f"run {run['id']} {run['created_at']} {run['model']}", run["prompt"]]
+        lines += [f"--- sample {s['idx'] + 1}: {s['finish_reason']}\n{s['text']}" for s in run["samples"]]
+        cli.emit(args, run, "\n".join(lines))
+        return 0
+    runs = store.list_runs(args.limit)
+    lines = [f"{r.id:>5} {r.created_at} {r.kind:<9} {r.model:<24} {r.samples} sample(s)  "
+             f"{r.prompt[:40]!r}" for r in runs]
+    cli.emit(args, [r.to_dict() for r in runs], "\n".join(lines) or "no runs saved yet")
+    return 0

@@ -1,0 +1,217 @@
+"""Engine records and the Backend protocol. The one shape of a token, everywhere."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+from workbench.errors import InvalidParameterError
+
+MAX_TOP_LOGPROBS = 20
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """What shapes the draw. Defaults: plain sampling at T=0.8 with nothing truncated."""
+
+    temperature: float = 0.8
+    top_k: int = 0  # 0 disables
+    top_p: float = 1.0  # 1 disables
+    min_p: float = 0.0  # 0 disables
+    repeat_penalty: float = 1.0  # 1 disables
+    repeat_last_n: int = 64
+    seed: int | None = None  # None: a fresh random seed, recorded in the result
+
+    def validate(self) -> SamplingParams:
+        checks = [
+            (math.isfinite(self.temperature) and self.temperature >= 0,
+             f"temperature must be >= 0 (got {self.temperature})"),
+            (self.top_k >= 0, f"top-k must be >= 0, 0 disables it (got {self.top_k})"),
+            (0 < self.top_p <= 1, f"top-p must be in (0, 1] (got {self.top_p})"),
+            (0 <= self.min_p <= 1, f"min-p must be in [0, 1] (got {self.min_p})"),
+            (math.isfinite(self.repeat_penalty) and self.repeat_penalty > 0,
+             f"repeat penalty must be > 0, 1 disables it (got {self.repeat_penalty})"),
+            (self.repeat_last_n >= 0, f"repeat-last-n must be >= 0 (got {self.repeat_last_n})"),
+            (self.seed is None or 0 <= self.seed < 2**63, f"seed must be in [0, 2^63) (got {self.seed})"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidParameterError(message)
+        return self
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def with_seed(self, seed: int) -> SamplingParams:
+        return replace(self, seed=seed)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    params: SamplingParams = field(default_factory=SamplingParams)
+    max_tokens: int = 128
+    stop: tuple[str, ...] = ()
+    top_logprobs: int = 10
+    add_bos: bool = True
+
+    def validate(self) -> GenerationRequest:
+        self.params.validate()
+        if not self.prompt:
+            raise InvalidParameterError("the prompt is empty")
+        if self.max_tokens < 1:
+            raise InvalidParameterError(f"max tokens must be >= 1 (got {self.max_tokens})")
+        if not 0 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
+            raise InvalidParameterError(
+                f"top logprobs must be between 0 and {MAX_TOP_LOGPROBS} (got {self.top_logprobs})"
+            )
+        if any(s == "" for s in self.stop):
+            raise InvalidParameterError("a stop string is empty")
+        return self
+
+
+@dataclass(frozen=True)
+class TopToken:
+    """One alternative at a step: raw model logprob and logprob after the sampling transforms."""
+
+    id: int
+    text: str  # the text it would complete at this position ("" for a partial UTF-8 byte)
+    bytes: bytes
+    logprob: float
+    logprob_sampled: float | None  # None when the transforms removed it
+    removed_by: str | None = None  # "top_k", "top_p", "min_p", "greedy", or None if kept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "text": self.text, "bytes_hex": self.bytes.hex(),
+            "logprob": self.logprob, "logprob_sampled": self.logprob_sampled,
+            "removed_by": self.removed_by,
+        }
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    """One generated token, as the backend produced it; stored, shown and exported as-is."""
+
+    id: int
+    bytes: bytes
+    text: str  # the characters this token completes (UTF-8 safe; "" while a character is partial)
+    logprob: float  # under the raw model distribution
+    logprob_sampled: float  # under the distribution actually sampled from
+    top: tuple[TopToken, ...] = ()  # raw top-K, by logprob descending
+    top_sampled: tuple[TopToken, ...] = ()  # top-K of the sampled distribution
+    kept: int = 0  # how many tokens the transforms kept at this step
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "text": self.text, "bytes_hex": self.bytes.hex(),
+            "logprob": self.logprob, "logprob_sampled": self.logprob_sampled, "kept": self.kept,
+            "top": [t.to_dict() for t in self.top],
+            "top_sampled": [t.to_dict() for t in self.top_sampled],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenStep:
+        def top(entries: list[dict[str, Any]]) -> tuple[TopToken, ...]:
+            return tuple(
+                TopToken(e["id"], e["text"], bytes.fromhex(e["bytes_hex"]), e["logprob"],
+                         e["logprob_sampled"], e.get("removed_by"))
+                for e in entries
+            )
+
+        return cls(
+            id=data["id"], bytes=bytes.fromhex(data["bytes_hex"]), text=data["text"],
+            logprob=data["logprob"], logprob_sampled=data["logprob_sampled"],
+            top=top(data["top"]), top_sampled=top(data.get("top_sampled", [])), kept=data.get("kept", 0),
+        )
+
+
+@dataclass(frozen=True)
+class Timings:
+    prompt_ms: float
+    gen_ms: float
+    prompt_tokens: int
+    generated_tokens: int
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.generated_tokens / self.gen_ms * 1000 if self.gen_ms > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "tokens_per_s": round(self.tokens_per_s, 2)}
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    finish_reason: FinishReason
+    tokens: tuple[TokenStep, ...]
+    timings: Timings
+    seed: int
+    stop_sequence: str | None = None  # the stop string that ended it, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text, "finish_reason": self.finish_reason, "stop_sequence": self.stop_sequence,
+            "seed": self.seed, "tokens": [t.to_dict() for t in self.tokens],
+            "timings": self.timings.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One entry of a next-token distribution (the Explorer / `workbench next`)."""
+
+    id: int
+    text: str
+    bytes: bytes
+    logprob: float
+    prob: float
+    prob_sampled: float
+    kept: bool
+    removed_by: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "text": self.text, "bytes_hex": self.bytes.hex(), "logprob": self.logprob,
+            "prob": self.prob, "prob_sampled": self.prob_sampled, "kept": self.kept,
+            "removed_by": self.removed_by,
+        }
+
+
+@dataclass(frozen=True)
+class NextTokenDistribution:
+    prompt_tokens: int
+    candidates: tuple[Candidate, ...]
+    kept_count: int  # how many vocabulary entries the transforms keep
+    kept_mass: float  # raw probability mass of the kept tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens, "kept_count": self.kept_count,
+            "kept_mass": self.kept_mass, "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+OnToken = Callable[[TokenStep], None]
+
+
+class Backend(Protocol):
+    """What every engine offers. Generation streams; cancel() may be called from any thread."""
+
+    def tokenize(self, text: str, add_bos: bool = True, special: bool = False) -> list[int]: ...
+
+    def token_bytes(self, token_id: int) -> bytes: ...
+
+    def stream(self, request: GenerationRequest) -> Iterator[TokenStep]: ...
+
+    def generate(self, request: GenerationRequest, on_token: OnToken | None = None) -> Generation: ...
+
+    def next_token(self, prompt: str, params: SamplingParams, top: int = 20,
+                   add_bos: bool = True) -> NextTokenDistribution: ...
+
+    def cancel(self) -> None: ...

@@ -1,0 +1,194 @@
+"""The one definition of what the sampling settings do to a next-token distribution.
+
+Order and semantics follow llama.cpp's sampler chain (penalties -> top-k -> top-p ->
+min-p -> temperature -> draw): temperature is applied after the truncations, top-p
+keeps the smallest prefix whose probability reaches p, min-p keeps logits >=
+max_logit + ln(min_p), and at least one token always survives. Temperature 0 is
+greedy: only the arg-max survives.
+
+Each truncation keeps a prefix of the tokens sorted by logit, so the result is the
+kept prefix plus, per stage, the lowest logit that stage kept; `removed_by` answers
+for any token without sorting the 262,144-entry vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from workbench.engine.base import SamplingParams
+
+STAGES = ("top_k", "top_p", "min_p")
+_THRESHOLD_START = 8.0  # logit distance below the max scanned first when looking for the top-K
+
+
+def logsumexp(logits: np.ndarray) -> float:
+    top = float(logits.max())
+    return top + math.log(float(np.exp(logits - top).sum()))
+
+
+def top_indices(logits: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest logits, largest first (ties by lower id).
+
+    Scans only tokens within a growing distance of the max, which is far cheaper than
+    an argpartition over the full vocabulary when, as usual, few tokens are close.
+    """
+    k = min(k, logits.size)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    top, delta = float(logits.max()), _THRESHOLD_START
+    while True:
+        ids = np.flatnonzero(logits >= top - delta)
+        if ids.size >= k or not math.isfinite(delta):
+            break
+        delta = delta * 4 if delta < 1e6 else math.inf
+    if ids.size < k:  # -inf logits: fall back to the whole vocabulary
+        ids = np.arange(logits.size)
+    values = logits[ids]
+    if ids.size > k:
+        part = np.argpartition(-values, k - 1)[:k]
+        ids, values = ids[part], values[part]
+    order = np.lexsort((ids, -values))
+    return ids[order]
+
+
+def apply_repeat_penalty(logits: np.ndarray, recent: Sequence[int], penalty: float) -> np.ndarray:
+    """llama.cpp's repeat penalty: positive logits divided, negative multiplied. Returns a copy."""
+    out = logits.copy()
+    if penalty == 1.0 or not recent:
+        return out
+    ids = np.unique(np.asarray(recent, dtype=np.int64))
+    values = out[ids]
+    out[ids] = np.where(values <= 0, values * penalty, values / penalty)
+    return out
+
+
+@dataclass(frozen=True)
+class SampledDistribution:
+    """The distribution actually drawn from, over the (penalised) `logits` it was built from.
+
+    `ids` are the kept tokens, by logit descending, with `probs` summing to 1; when
+    nothing was truncated, `ids` is the whole vocabulary in id order instead.
+    `thresholds[stage]` is the lowest logit that stage kept (absent if it was off).
+    `logits` is referenced, not copied: query it before the buffer changes.
+    """
+
+    logits: np.ndarray
+    ids: np.ndarray
+    probs: np.ndarray
+    thresholds: dict[str, float]
+    temperature: float
+    truncated: bool
+
+    @property
+    def kept_count(self) -> int:
+        return int(self.ids.size)
+
+    @cached_property
+    def _log_norm(self) -> float:
+        return logsumexp(self.logits[self.ids].astype(np.float64) / self.temperature)
+
+    def is_kept(self, token_ids: np.ndarray) -> np.ndarray:
+        token_ids = np.asarray(token_ids, dtype=np.int64)
+        if not self.truncated:
+            return np.ones(token_ids.size, dtype=bool)
+        values = self.logits[token_ids]
+        floor = float(self.logits[self.ids[-1]])
+        kept = values > floor
+        ties = values == floor
+        if ties.any():  # the border logit is shared: only the ids actually kept count
+            border = self.ids[self.logits[self.ids] == floor]
+            kept |= ties & np.isin(token_ids, border)
+        return kept
+
+    def prob_of(self, token_ids: np.ndarray) -> np.ndarray:
+        """Sampled probability of each token (0 for removed tokens)."""
+        token_ids = np.asarray(token_ids, dtype=np.int64)
+        kept = self.is_kept(token_ids)
+        if self.temperature == 0:
+            return (token_ids == self.ids[0]).astype(np.float64)
+        scaled = self.logits[token_ids].astype(np.float64) / self.temperature
+        return np.where(kept, np.exp(scaled - self._log_norm), 0.0)
+
+    def removed_by(self, token_id: int) -> str | None:
+        """The first stage that dropped this token; None if it was kept."""
+        if self.is_kept(np.array([token_id]))[0]:
+            return None
+        value = float(self.logits[token_id])
+        active = [stage for stage in ("greedy", *STAGES) if stage in self.thresholds]
+        for stage in active:
+            if value < self.thresholds[stage]:
+                return stage
+        # equal to a stage's lowest kept logit, yet cut by the prefix rule: a tie at the border
+        return next((s for s in active if value <= self.thresholds[s]), None)
+
+    def top(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k most probable kept tokens and their sampled probabilities."""
+        if self.truncated:
+            return self.ids[:k], self.probs[:k]
+        ids = top_indices(self.logits, k)
+        return ids, self.probs[ids]
+
+    def draw(self, rng: np.random.Generator) -> int:
+        """Inverse-CDF draw; deterministic for a given generator state."""
+        if self.ids.size == 1:
+            return int(self.ids[0])
+        cdf = np.cumsum(self.probs)
+        index = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+        return int(self.ids[min(index, self.ids.size - 1)])
+
+
+def _softmax(values: np.ndarray) -> np.ndarray:
+    exps = np.exp(values.astype(np.float64) - float(values.max()))
+    return exps / exps.sum()
+
+
+def _top_p_prefix(logits: np.ndarray, ids: np.ndarray | None, p: float) -> np.ndarray:
+    """Smallest prefix (by logit) whose softmax mass over the current candidates reaches p."""
+    pool = logits if ids is None else logits[ids]
+    lse = logsumexp(pool)
+    want = 64
+    while True:
+        order = top_indices(pool, want)
+        cum = np.cumsum(np.exp(pool[order].astype(np.float64) - lse))
+        reached = np.flatnonzero(cum >= p)
+        if reached.size or order.size == pool.size:
+            cut = int(reached[0]) + 1 if reached.size else order.size
+            chosen = order[:cut]
+            return chosen if ids is None else ids[chosen]
+        want *= 8
+
+
+def distribution(logits: np.ndarray, params: SamplingParams) -> SampledDistribution:
+    """Apply top-k, top-p, min-p and temperature (in llama.cpp's order) to penalised logits."""
+    if params.greedy:
+        best = top_indices(logits, 1)
+        return SampledDistribution(logits, best, np.ones(1), {"greedy": float(logits[best[0]])}, 0.0, True)
+    ids: np.ndarray | None = None  # None: the whole vocabulary, unsorted
+    thresholds: dict[str, float] = {}
+    if params.top_k > 0:
+        ids = top_indices(logits, params.top_k)
+        thresholds["top_k"] = float(logits[ids[-1]])
+    if params.top_p < 1.0:
+        ids = _top_p_prefix(logits, ids, params.top_p)
+        thresholds["top_p"] = float(logits[ids[-1]])
+    if params.min_p > 0.0:
+        floor = float(logits.max()) + math.log(params.min_p)
+        if ids is None:
+            above = np.flatnonzero(logits >= floor)
+            ids = above[np.lexsort((above, -logits[above]))]
+        else:
+            ids = ids[logits[ids] >= floor]
+        ids = ids if ids.size else top_indices(logits, 1)
+        thresholds["min_p"] = float(logits[ids[-1]])
+    if ids is None:
+        everything = np.arange(logits.size)
+        return SampledDistribution(
+            logits, everything, _softmax(logits / params.temperature), thresholds, params.temperature, False
+        )
+    probs = _softmax(logits[ids] / params.temperature)
+    return SampledDistribution(logits, ids, probs, thresholds, params.temperature, True)

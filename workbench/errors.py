@@ -1,0 +1,25 @@
+"""Typed errors whose message is fit to show a user as-is (one line, no traceback)."""
+
+
+class WorkbenchError(Exception):
+    """Base of every error a user can cause; `str(err)` is the message to show."""
+
+
+class ModelLoadError(WorkbenchError):
+    """The model file is missing, not GGUF, truncated, or llama.cpp refused it."""
+
+
+class ContextOverflowError(WorkbenchError):
+    """The prompt (plus what must be generated) does not fit the context window."""
+
+
+class InvalidParameterError(WorkbenchError):
+    """A sampling or generation setting is outside its valid range."""
+
+
+class InputError(WorkbenchError):
+    """Bad user input: empty prompt, unreadable or non-UTF-8 file, unknown name."""
+
+
+class StoreError(WorkbenchError):
+    """The SQLite store cannot be opened, migrated or written."""

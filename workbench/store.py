@@ -1,0 +1,134 @@
+"""The one SQLite file (WAL) and the only module that writes SQL.
+
+Schema changes are numbered migrations applied at open; each finished run is
+committed in one transaction, so a crash never leaves half a run behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from workbench.engine.base import Generation, GenerationRequest
+from workbench.errors import StoreError
+
+
+def _migration_1(db: sqlite_utils.Database) -> None:
+    db["runs"].create(
+        {
+            "id": int, "created_at": str, "kind": str, "model": str, "model_path": str,
+            "prompt": str, "params": str, "prompt_tokens": int,
+        },
+        pk="id",
+    )
+    db["samples"].create(
+        {
+            "id": int, "run_id": int, "idx": int, "text": str, "finish_reason": str,
+            "stop_sequence": str, "seed": int, "tokens": str, "prompt_ms": float,
+            "gen_ms": float, "generated_tokens": int, "tokens_per_s": float,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["samples"].create_index(["run_id", "idx"], unique=True)
+    db["runs"].create_index(["created_at"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: int
+    created_at: str
+    kind: str
+    model: str
+    prompt: str
+    samples: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite_utils.Database(self.path)
+            self.db.enable_wal()
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except (sqlite3.Error, OSError) as err:
+            raise StoreError(f"cannot open the workbench database {self.path}: {err}") from None
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} was written by a newer workbench (schema {version}, this one knows {len(MIGRATIONS)})"
+            )
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.db.conn:
+                migration(self.db)
+                self.db.execute(f"PRAGMA user_version = {number}")
+
+    def save_run(self, kind: str, model: str, model_path: str, request: GenerationRequest,
+                 prompt_tokens: int, samples: list[Generation]) -> int:
+        """Write a run and all its samples in one transaction; returns the run id."""
+        params = {**request.params.__dict__, "max_tokens": request.max_tokens, "stop": list(request.stop),
+                  "top_logprobs": request.top_logprobs, "add_bos": request.add_bos}
+        try:
+            with self.db.conn:
+                run_id = self.db["runs"].insert({
+                    "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"), "kind": kind,
+                    "model": model, "model_path": model_path, "prompt": request.prompt,
+                    "params": json.dumps(params), "prompt_tokens": prompt_tokens,
+                }).last_pk
+                self.db["samples"].insert_all(
+                    {
+                        "run_id": run_id, "idx": index, "text": gen.text, "finish_reason": gen.finish_reason,
+                        "stop_sequence": gen.stop_sequence, "seed": gen.seed,
+                        "tokens": json.dumps([t.to_dict() for t in gen.tokens], ensure_ascii=False),
+                        "prompt_ms": gen.timings.prompt_ms, "gen_ms": gen.timings.gen_ms,
+                        "generated_tokens": gen.timings.generated_tokens,
+                        "tokens_per_s": gen.timings.tokens_per_s,
+                    }
+                    for index, gen in enumerate(samples)
+                )
+        except sqlite3.Error as err:
+            raise StoreError(f"could not save the run to {self.path}: {err}") from None
+        return int(run_id)
+
+    def list_runs(self, limit: int = 20) -> list[RunSummary]:
+        rows = self.db.execute(
+            "SELECT r.id, r.created_at, r.kind, r.model, r.prompt, COUNT(s.id) FROM runs r "
+            "LEFT JOIN samples s ON s.run_id = r.id GROUP BY r.id ORDER BY r.id DESC LIMIT ?",
+            [limit],
+        ).fetchall()
+        return [RunSummary(*row) for row in rows]
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        try:
+            run = self.db["runs"].get(run_id)
+        except sqlite_utils.db.NotFoundError:
+            raise StoreError(f"no run with id {run_id} in {self.path}") from None
+        run["params"] = json.loads(run["params"])
+        samples = list(self.db["samples"].rows_where("run_id = ?", [run_id], order_by="idx"))
+        for sample in samples:
+            sample["tokens"] = json.loads(sample["tokens"])
+        return {**run, "samples": samples}
+
+    def close(self) -> None:
+        self.db.close()
