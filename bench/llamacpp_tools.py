@@ -23,8 +23,18 @@ def source_dir() -> Path:
         return root
     CACHE.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--dest", str(CACHE),
-         f"llama-cpp-python=={wanted}"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--dest",
+            str(CACHE),
+            f"llama-cpp-python=={wanted}",
+        ],
         check=True,
     )
     archive = next(CACHE.glob(f"llama_cpp_python-{wanted}.tar.gz"))
@@ -41,13 +51,23 @@ def tool(name: str) -> Path:
         return binary
     src = source_dir() / "vendor" / "llama.cpp"
     subprocess.run(
-        ["cmake", "-S", str(src), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF",
-         "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=ON", "-DLLAMA_BUILD_TOOLS=ON",
-         "-DLLAMA_BUILD_SERVER=ON"],
-        check=True, stdout=subprocess.DEVNULL,
+        [
+            "cmake",
+            "-S",
+            str(src),
+            "-B",
+            str(build),
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DLLAMA_CURL=OFF",
+            "-DLLAMA_BUILD_TESTS=OFF",
+            "-DLLAMA_BUILD_EXAMPLES=ON",
+            "-DLLAMA_BUILD_TOOLS=ON",
+            "-DLLAMA_BUILD_SERVER=ON",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
-    subprocess.run(["cmake", "--build", str(build), "--target", name, "-j", "2"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", str(build), "--target", name, "-j", "2"], check=True, stdout=subprocess.DEVNULL)
     return binary
 
 

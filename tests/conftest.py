@@ -48,8 +48,12 @@ def cli(isolated_db):
     def run(*args: str, stdin: bytes | None = None, timeout: float = 120) -> CliResult:
         env = {**os.environ, "WORKBENCH_DB": str(isolated_db)}
         proc = subprocess.run(
-            [sys.executable, "-m", "workbench", *args], input=stdin, capture_output=True,
-            timeout=timeout, env=env, cwd=ROOT,
+            [sys.executable, "-m", "workbench", *args],
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            env=env,
+            cwd=ROOT,
         )
         return CliResult(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
 

@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = SamplingParams()
     parser = _Parser(prog="workbench", description="Prompt-engineering workbench on local GGUF models.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
-    parser.add_argument("--db", type=Path, default=None,
-                        help=f"SQLite file (default: $WORKBENCH_DB or {config.default_db_path()})")
+    parser.add_argument(
+        "--db", type=Path, default=None, help=f"SQLite file (default: $WORKBENCH_DB or {config.default_db_path()})"
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gui = commands.add_parser("gui", help="start the desktop app")
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a bug: still one line, the traceback only on request
         if os.environ.get("WORKBENCH_DEBUG"):
             raise
-        print(f"workbench: internal error: {type(err).__name__}: {err} (set WORKBENCH_DEBUG=1 for details)",
-              file=sys.stderr)
+        print(
+            f"workbench: internal error: {type(err).__name__}: {err} (set WORKBENCH_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
         return 70

@@ -13,16 +13,24 @@ from workbench.errors import InvalidParameterError
 
 def run(args: argparse.Namespace) -> int:
     handler = {
-        "gui": cmd_gui, "models": cmd_models, "generate": cmd_generate,
-        "next": cmd_next, "runs": cmd_runs,
+        "gui": cmd_gui,
+        "models": cmd_models,
+        "generate": cmd_generate,
+        "next": cmd_next,
+        "runs": cmd_runs,
     }[args.command]
     return handler(args)
 
 
 def sampling_params(args: argparse.Namespace) -> SamplingParams:
     return SamplingParams(
-        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
-        repeat_penalty=args.repeat_penalty, repeat_last_n=args.repeat_last_n, seed=args.seed,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        min_p=args.min_p,
+        repeat_penalty=args.repeat_penalty,
+        repeat_last_n=args.repeat_last_n,
+        seed=args.seed,
     ).validate()
 
 
@@ -59,8 +67,12 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def _request(args: argparse.Namespace, prompt: str, params: SamplingParams) -> GenerationRequest:
     return GenerationRequest(
-        prompt=prompt, params=params, max_tokens=args.max_tokens, stop=tuple(args.stop),
-        top_logprobs=args.top_logprobs, add_bos=not args.no_bos,
+        prompt=prompt,
+        params=params,
+        max_tokens=args.max_tokens,
+        stop=tuple(args.stop),
+        top_logprobs=args.top_logprobs,
+        add_bos=not args.no_bos,
     ).validate()
 
 
@@ -78,16 +90,27 @@ def cmd_generate(args: argparse.Namespace) -> int:
     prompt_tokens = samples[0].timings.prompt_tokens
     run_id = None
     if not args.no_log:
-        run_id = open_store().save_run("generate", backend.info.name, backend.info.path, request,
-                                       prompt_tokens, samples)
+        run_id = open_store().save_run(
+            "generate", backend.info.name, backend.info.path, request, prompt_tokens, samples
+        )
     document: dict[str, Any] = {
-        "model": backend.info.name, "model_path": backend.info.path, "run_id": run_id,
-        "params": {**params.__dict__, "max_tokens": request.max_tokens, "stop": list(request.stop),
-                   "top_logprobs": request.top_logprobs, "add_bos": request.add_bos},
-        "prompt_tokens": prompt_tokens, "samples": [s.to_dict() for s in samples],
+        "model": backend.info.name,
+        "model_path": backend.info.path,
+        "run_id": run_id,
+        "params": {
+            **params.__dict__,
+            "max_tokens": request.max_tokens,
+            "stop": list(request.stop),
+            "top_logprobs": request.top_logprobs,
+            "add_bos": request.add_bos,
+        },
+        "prompt_tokens": prompt_tokens,
+        "samples": [s.to_dict() for s in samples],
     }
     text = "\n\n".join(
-        (f"--- sample {i + 1} (seed {s.seed}) ---\n" if len(samples) > 1 else "") + prompt + s.text
+        (f"--- sample {i + 1} (seed {s.seed}) ---\n" if len(samples) > 1 else "")
+        + prompt
+        + s.text
         + f"\n[{s.finish_reason}, {s.timings.generated_tokens} tokens, {s.timings.tokens_per_s:.1f} tok/s]"
         for i, s in enumerate(samples)
     )
@@ -104,8 +127,7 @@ def cmd_next(args: argparse.Namespace) -> int:
     rows = [f"{'rank':>4} {'id':>7}  {'token':<16} {'prob':>8} {'sampled':>8}  removed by"]
     for rank, c in enumerate(result.candidates, start=1):
         shown = repr(c.text) if c.text else f"<{c.bytes.hex(' ')}>"
-        rows.append(f"{rank:>4} {c.id:>7}  {shown:<16} {c.prob:>8.4f} {c.prob_sampled:>8.4f}  "
-                    f"{c.removed_by or ''}")
+        rows.append(f"{rank:>4} {c.id:>7}  {shown:<16} {c.prob:>8.4f} {c.prob_sampled:>8.4f}  {c.removed_by or ''}")
     rows.append(f"kept {result.kept_count} tokens holding {result.kept_mass:.1%} of the raw probability")
     cli.emit(args, document, "\n".join(rows))
     return 0
@@ -120,7 +142,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         cli.emit(args, run, "\n".join(lines))
         return 0
     runs = store.list_runs(args.limit)
-    lines = [f"{r.id:>5} {r.created_at} {r.kind:<9} {r.model:<24} {r.samples} sample(s)  "
-             f"{r.prompt[:40]!r}" for r in runs]
+    lines = [
+        f"{r.id:>5} {r.created_at} {r.kind:<9} {r.model:<24} {r.samples} sample(s)  {r.prompt[:40]!r}" for r in runs
+    ]
     cli.emit(args, [r.to_dict() for r in runs], "\n".join(lines) or "no runs saved yet")
     return 0

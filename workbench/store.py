@@ -23,16 +23,31 @@ from workbench.errors import StoreError
 def _migration_1(db: sqlite_utils.Database) -> None:
     db["runs"].create(
         {
-            "id": int, "created_at": str, "kind": str, "model": str, "model_path": str,
-            "prompt": str, "params": str, "prompt_tokens": int,
+            "id": int,
+            "created_at": str,
+            "kind": str,
+            "model": str,
+            "model_path": str,
+            "prompt": str,
+            "params": str,
+            "prompt_tokens": int,
         },
         pk="id",
     )
     db["samples"].create(
         {
-            "id": int, "run_id": int, "idx": int, "text": str, "finish_reason": str,
-            "stop_sequence": str, "seed": int, "tokens": str, "prompt_ms": float,
-            "gen_ms": float, "generated_tokens": int, "tokens_per_s": float,
+            "id": int,
+            "run_id": int,
+            "idx": int,
+            "text": str,
+            "finish_reason": str,
+            "stop_sequence": str,
+            "seed": int,
+            "tokens": str,
+            "prompt_ms": float,
+            "gen_ms": float,
+            "generated_tokens": int,
+            "tokens_per_s": float,
         },
         pk="id",
         foreign_keys=[("run_id", "runs", "id")],
@@ -84,24 +99,51 @@ class Store:
                 migration(self.db)
                 self.db.execute(f"PRAGMA user_version = {number}")
 
-    def save_run(self, kind: str, model: str, model_path: str, request: GenerationRequest,
-                 prompt_tokens: int, samples: list[Generation]) -> int:
+    def save_run(
+        self,
+        kind: str,
+        model: str,
+        model_path: str,
+        request: GenerationRequest,
+        prompt_tokens: int,
+        samples: list[Generation],
+    ) -> int:
         """Write a run and all its samples in one transaction; returns the run id."""
-        params = {**request.params.__dict__, "max_tokens": request.max_tokens, "stop": list(request.stop),
-                  "top_logprobs": request.top_logprobs, "add_bos": request.add_bos}
+        params = {
+            **request.params.__dict__,
+            "max_tokens": request.max_tokens,
+            "stop": list(request.stop),
+            "top_logprobs": request.top_logprobs,
+            "add_bos": request.add_bos,
+        }
         try:
             with self.db.conn:
-                run_id = self.db["runs"].insert({
-                    "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"), "kind": kind,
-                    "model": model, "model_path": model_path, "prompt": request.prompt,
-                    "params": json.dumps(params), "prompt_tokens": prompt_tokens,
-                }).last_pk
+                run_id = (
+                    self.db["runs"]
+                    .insert(
+                        {
+                            "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                            "kind": kind,
+                            "model": model,
+                            "model_path": model_path,
+                            "prompt": request.prompt,
+                            "params": json.dumps(params),
+                            "prompt_tokens": prompt_tokens,
+                        }
+                    )
+                    .last_pk
+                )
                 self.db["samples"].insert_all(
                     {
-                        "run_id": run_id, "idx": index, "text": gen.text, "finish_reason": gen.finish_reason,
-                        "stop_sequence": gen.stop_sequence, "seed": gen.seed,
+                        "run_id": run_id,
+                        "idx": index,
+                        "text": gen.text,
+                        "finish_reason": gen.finish_reason,
+                        "stop_sequence": gen.stop_sequence,
+                        "seed": gen.seed,
                         "tokens": json.dumps([t.to_dict() for t in gen.tokens], ensure_ascii=False),
-                        "prompt_ms": gen.timings.prompt_ms, "gen_ms": gen.timings.gen_ms,
+                        "prompt_ms": gen.timings.prompt_ms,
+                        "gen_ms": gen.timings.gen_ms,
                         "generated_tokens": gen.timings.generated_tokens,
                         "tokens_per_s": gen.timings.tokens_per_s,
                     }

@@ -23,7 +23,7 @@ def assert_bytes_match_text(gen) -> None:
     joined = b"".join(t.bytes for t in gen.tokens)
     text_bytes = gen.text.encode("utf-8")
     assert joined.startswith(text_bytes)
-    pending = joined[len(text_bytes):]
+    pending = joined[len(text_bytes) :]
     assert len(pending) < 4 and pending.decode("utf-8", errors="ignore") == ""
 
 
@@ -93,8 +93,9 @@ def test_after_sampling_probabilities_are_the_renormalised_top_k(backend):
 
 
 def test_top_p_and_min_p_are_reported_per_token(backend):
-    gen = backend.generate(request("The weather today is", max_tokens=12, temperature=1.0, top_p=0.5,
-                                   min_p=0.1, seed=5))
+    gen = backend.generate(
+        request("The weather today is", max_tokens=12, temperature=1.0, top_p=0.5, min_p=0.1, seed=5)
+    )
     assert any(step.kept > 1 for step in gen.tokens)
     for step in gen.tokens:
         assert step.logprob_sampled > -math.inf  # the drawn token was kept

@@ -23,7 +23,7 @@ def params(**kw) -> SamplingParams:
 
 
 def kept(dist) -> dict[int, float]:
-    return {int(i): float(p) for i, p in zip(dist.ids, dist.probs)}
+    return {int(i): float(p) for i, p in zip(dist.ids, dist.probs, strict=True)}
 
 
 def test_no_truncation_keeps_the_softmax():

@@ -27,13 +27,17 @@ class SamplingParams:
 
     def validate(self) -> SamplingParams:
         checks = [
-            (math.isfinite(self.temperature) and self.temperature >= 0,
-             f"temperature must be >= 0 (got {self.temperature})"),
+            (
+                math.isfinite(self.temperature) and self.temperature >= 0,
+                f"temperature must be >= 0 (got {self.temperature})",
+            ),
             (self.top_k >= 0, f"top-k must be >= 0, 0 disables it (got {self.top_k})"),
             (0 < self.top_p <= 1, f"top-p must be in (0, 1] (got {self.top_p})"),
             (0 <= self.min_p <= 1, f"min-p must be in [0, 1] (got {self.min_p})"),
-            (math.isfinite(self.repeat_penalty) and self.repeat_penalty > 0,
-             f"repeat penalty must be > 0, 1 disables it (got {self.repeat_penalty})"),
+            (
+                math.isfinite(self.repeat_penalty) and self.repeat_penalty > 0,
+                f"repeat penalty must be > 0, 1 disables it (got {self.repeat_penalty})",
+            ),
             (self.repeat_last_n >= 0, f"repeat-last-n must be >= 0 (got {self.repeat_last_n})"),
             (self.seed is None or 0 <= self.seed < 2**63, f"seed must be in [0, 2^63) (got {self.seed})"),
         ]
@@ -87,8 +91,11 @@ class TopToken:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "text": self.text, "bytes_hex": self.bytes.hex(),
-            "logprob": self.logprob, "logprob_sampled": self.logprob_sampled,
+            "id": self.id,
+            "text": self.text,
+            "bytes_hex": self.bytes.hex(),
+            "logprob": self.logprob,
+            "logprob_sampled": self.logprob_sampled,
             "removed_by": self.removed_by,
         }
 
@@ -108,8 +115,12 @@ class TokenStep:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "text": self.text, "bytes_hex": self.bytes.hex(),
-            "logprob": self.logprob, "logprob_sampled": self.logprob_sampled, "kept": self.kept,
+            "id": self.id,
+            "text": self.text,
+            "bytes_hex": self.bytes.hex(),
+            "logprob": self.logprob,
+            "logprob_sampled": self.logprob_sampled,
+            "kept": self.kept,
             "top": [t.to_dict() for t in self.top],
             "top_sampled": [t.to_dict() for t in self.top_sampled],
         }
@@ -118,15 +129,26 @@ class TokenStep:
     def from_dict(cls, data: dict[str, Any]) -> TokenStep:
         def top(entries: list[dict[str, Any]]) -> tuple[TopToken, ...]:
             return tuple(
-                TopToken(e["id"], e["text"], bytes.fromhex(e["bytes_hex"]), e["logprob"],
-                         e["logprob_sampled"], e.get("removed_by"))
+                TopToken(
+                    e["id"],
+                    e["text"],
+                    bytes.fromhex(e["bytes_hex"]),
+                    e["logprob"],
+                    e["logprob_sampled"],
+                    e.get("removed_by"),
+                )
                 for e in entries
             )
 
         return cls(
-            id=data["id"], bytes=bytes.fromhex(data["bytes_hex"]), text=data["text"],
-            logprob=data["logprob"], logprob_sampled=data["logprob_sampled"],
-            top=top(data["top"]), top_sampled=top(data.get("top_sampled", [])), kept=data.get("kept", 0),
+            id=data["id"],
+            bytes=bytes.fromhex(data["bytes_hex"]),
+            text=data["text"],
+            logprob=data["logprob"],
+            logprob_sampled=data["logprob_sampled"],
+            top=top(data["top"]),
+            top_sampled=top(data.get("top_sampled", [])),
+            kept=data.get("kept", 0),
         )
 
 
@@ -156,8 +178,11 @@ class Generation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "text": self.text, "finish_reason": self.finish_reason, "stop_sequence": self.stop_sequence,
-            "seed": self.seed, "tokens": [t.to_dict() for t in self.tokens],
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "stop_sequence": self.stop_sequence,
+            "seed": self.seed,
+            "tokens": [t.to_dict() for t in self.tokens],
             "timings": self.timings.to_dict(),
         }
 
@@ -177,8 +202,13 @@ class Candidate:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "text": self.text, "bytes_hex": self.bytes.hex(), "logprob": self.logprob,
-            "prob": self.prob, "prob_sampled": self.prob_sampled, "kept": self.kept,
+            "id": self.id,
+            "text": self.text,
+            "bytes_hex": self.bytes.hex(),
+            "logprob": self.logprob,
+            "prob": self.prob,
+            "prob_sampled": self.prob_sampled,
+            "kept": self.kept,
             "removed_by": self.removed_by,
         }
 
@@ -192,8 +222,10 @@ class NextTokenDistribution:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "prompt_tokens": self.prompt_tokens, "kept_count": self.kept_count,
-            "kept_mass": self.kept_mass, "candidates": [c.to_dict() for c in self.candidates],
+            "prompt_tokens": self.prompt_tokens,
+            "kept_count": self.kept_count,
+            "kept_mass": self.kept_mass,
+            "candidates": [c.to_dict() for c in self.candidates],
         }
 
 
@@ -211,7 +243,8 @@ class Backend(Protocol):
 
     def generate(self, request: GenerationRequest, on_token: OnToken | None = None) -> Generation: ...
 
-    def next_token(self, prompt: str, params: SamplingParams, top: int = 20,
-                   add_bos: bool = True) -> NextTokenDistribution: ...
+    def next_token(
+        self, prompt: str, params: SamplingParams, top: int = 20, add_bos: bool = True
+    ) -> NextTokenDistribution: ...
 
     def cancel(self) -> None: ...

@@ -191,7 +191,7 @@ class LlamaBackend:
         """
         same = self._prompt_ids == prompt_ids and self._cached_tokens[: len(prompt_ids)] == prompt_ids
         if same and self._llama_cpp.llama_memory_seq_rm(self._memory, 0, len(prompt_ids), -1):
-            del self._cached_tokens[len(prompt_ids):]
+            del self._cached_tokens[len(prompt_ids) :]
             return self._prompt_logits
         self._llama_cpp.llama_memory_clear(self._memory, True)
         self._cached_tokens = []
@@ -237,8 +237,9 @@ class LlamaBackend:
         timings = Timings(prompt_ms, gen_ms, len(prompt_ids), run.sampled)
         return Generation(run.text, finish, tuple(run.steps), timings, seed, run.stop_sequence)
 
-    def next_token(self, prompt: str, params: SamplingParams, top: int = 20,
-                   add_bos: bool = True) -> NextTokenDistribution:
+    def next_token(
+        self, prompt: str, params: SamplingParams, top: int = 20, add_bos: bool = True
+    ) -> NextTokenDistribution:
         """The distribution over the next token after `prompt`, before and after the transforms."""
         params.validate()
         if top < 1:
@@ -246,8 +247,11 @@ class LlamaBackend:
         with self._lock:
             prompt_ids = self._prepare(prompt, add_bos, room=0)
             raw = self._eval_prompt(prompt_ids)
-            work = apply_repeat_penalty(raw, prompt_ids[-params.repeat_last_n:], params.repeat_penalty) \
-                if params.repeat_penalty != 1.0 and params.repeat_last_n else raw
+            work = (
+                apply_repeat_penalty(raw, prompt_ids[-params.repeat_last_n :], params.repeat_penalty)
+                if params.repeat_penalty != 1.0 and params.repeat_last_n
+                else raw
+            )
             dist = distribution(work, params)
             ids = top_indices(raw, top)
             lse = logsumexp(raw)
@@ -255,9 +259,16 @@ class LlamaBackend:
             kept_mass = float(np.exp(logsumexp(raw[dist.ids]) - lse)) if dist.truncated else 1.0
             text = _Utf8Text()
             candidates = tuple(
-                Candidate(int(t), text.preview(self.token_bytes(int(t))), self.token_bytes(int(t)),
-                          float(raw[t]) - lse, math.exp(float(raw[t]) - lse), float(p), bool(p > 0),
-                          dist.removed_by(int(t)))
+                Candidate(
+                    int(t),
+                    text.preview(self.token_bytes(int(t))),
+                    self.token_bytes(int(t)),
+                    float(raw[t]) - lse,
+                    math.exp(float(raw[t]) - lse),
+                    float(p),
+                    bool(p > 0),
+                    dist.removed_by(int(t)),
+                )
                 for t, p in zip(ids, sampled, strict=True)
             )
         return NextTokenDistribution(len(prompt_ids), candidates, dist.kept_count, kept_mass)
@@ -309,7 +320,7 @@ class _Run:
         params, backend = self.request.params, self.backend
         work = raw
         if params.repeat_penalty != 1.0 and params.repeat_last_n:
-            work = apply_repeat_penalty(raw, self.history[-params.repeat_last_n:], params.repeat_penalty)
+            work = apply_repeat_penalty(raw, self.history[-params.repeat_last_n :], params.repeat_penalty)
         dist = distribution(work, params)
         token = dist.draw(self.rng)
         self.history.append(token)
@@ -331,19 +342,25 @@ class _Run:
         # text last: alternatives preview against the state before this token's bytes
         return _with_text(step, self.utf8.feed(data)), False
 
-    def alternatives(self, ids: np.ndarray, raw: np.ndarray, lse: float,
-                     dist: SampledDistribution) -> tuple[TopToken, ...]:
+    def alternatives(
+        self, ids: np.ndarray, raw: np.ndarray, lse: float, dist: SampledDistribution
+    ) -> tuple[TopToken, ...]:
         if ids.size == 0:
             return ()
         sampled = dist.prob_of(ids)
         out = []
         for token, prob in zip(ids.tolist(), sampled.tolist(), strict=True):
             data = self.backend.token_bytes(token)
-            out.append(TopToken(
-                id=token, text=self.utf8.preview(data), bytes=data, logprob=float(raw[token]) - lse,
-                logprob_sampled=math.log(prob) if prob > 0 else None,
-                removed_by=None if prob > 0 else dist.removed_by(token),
-            ))
+            out.append(
+                TopToken(
+                    id=token,
+                    text=self.utf8.preview(data),
+                    bytes=data,
+                    logprob=float(raw[token]) - lse,
+                    logprob_sampled=math.log(prob) if prob > 0 else None,
+                    removed_by=None if prob > 0 else dist.removed_by(token),
+                )
+            )
         return tuple(out)
 
     def append_text(self, new_text: str) -> bool:

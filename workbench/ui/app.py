@@ -17,8 +17,10 @@ class MainWindow(QMainWindow):
         self.resize(1000, 700)
         try:
             info = models.resolve(model)
-            text = (f"{info.name}: {info.architecture}, {info.parameter_count / 1e6:.0f}M parameters, "
-                    f"{info.quantization}, context {info.context_length}, vocabulary {info.vocab_size}")
+            text = (
+                f"{info.name}: {info.architecture}, {info.parameter_count / 1e6:.0f}M parameters, "
+                f"{info.quantization}, context {info.context_length}, vocabulary {info.vocab_size}"
+            )
         except WorkbenchError as err:
             text = f"No model: {err}"
         self.setCentralWidget(QLabel(text))
