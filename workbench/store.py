@@ -95,7 +95,7 @@ class Store:
                 f"{self.path} was written by a newer workbench (schema {version}, this one knows {len(MIGRATIONS)})"
             )
         for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.db.conn:
+            with self.db.atomic():
                 migration(self.db)
                 self.db.execute(f"PRAGMA user_version = {number}")
 
@@ -117,7 +117,7 @@ class Store:
             "add_bos": request.add_bos,
         }
         try:
-            with self.db.conn:
+            with self.db.atomic():
                 run_id = (
                     self.db["runs"]
                     .insert(
