@@ -31,8 +31,18 @@ def test_models_json_lists_the_embedded_default(cli):
 
 
 def test_generate_json_shape(cli, isolated_db):
-    result = cli("generate", "--prompt", "The capital of France is", "--max-tokens", "6", "--temperature", "0",
-                 "--top-logprobs", "5", "--json")
+    result = cli(
+        "generate",
+        "--prompt",
+        "The capital of France is",
+        "--max-tokens",
+        "6",
+        "--temperature",
+        "0",
+        "--top-logprobs",
+        "5",
+        "--json",
+    )
     assert result.code == 0, result.stderr
     doc = result.json()
     assert doc["model"] == "gemma-3-270m-q4_k_m"
@@ -59,8 +69,7 @@ def test_generate_json_shape(cli, isolated_db):
 
 
 def test_generate_samples_use_consecutive_seeds(cli):
-    result = cli("generate", "-p", "Once upon a time", "-n", "8", "--seed", "7", "--samples", "2", "--no-log",
-                 "--json")
+    result = cli("generate", "-p", "Once upon a time", "-n", "8", "--seed", "7", "--samples", "2", "--no-log", "--json")
     assert result.code == 0, result.stderr
     assert [s["seed"] for s in result.json()["samples"]] == [7, 8]
 

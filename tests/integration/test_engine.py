@@ -15,7 +15,9 @@ GREEDY = SamplingParams(temperature=0.0)
 
 
 def request(prompt: str, max_tokens: int = 24, **params) -> GenerationRequest:
-    return GenerationRequest(prompt, SamplingParams(**params), max_tokens=max_tokens, top_logprobs=10)
+    """Only the truncations a test names are on."""
+    chosen = {"top_k": 0, "top_p": 1.0, "min_p": 0.0, **params}
+    return GenerationRequest(prompt, SamplingParams(**chosen), max_tokens=max_tokens, top_logprobs=10)
 
 
 def assert_bytes_match_text(gen) -> None:

@@ -15,12 +15,12 @@ FinishReason = Literal["stop", "length", "cancelled"]
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """What shapes the draw. Defaults: plain sampling at T=0.8 with nothing truncated."""
+    """What shapes the draw. Defaults are llama.cpp's (and LM Studio's), repeat penalty off."""
 
     temperature: float = 0.8
-    top_k: int = 0  # 0 disables
-    top_p: float = 1.0  # 1 disables
-    min_p: float = 0.0  # 0 disables
+    top_k: int = 40  # 0 disables
+    top_p: float = 0.95  # 1 disables
+    min_p: float = 0.05  # 0 disables
     repeat_penalty: float = 1.0  # 1 disables
     repeat_last_n: int = 64
     seed: int | None = None  # None: a fresh random seed, recorded in the result

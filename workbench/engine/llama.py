@@ -44,6 +44,7 @@ class LoadOptions:
     n_threads: int = 0  # 0: workbench.config.default_threads()
     n_gpu_layers: int = 0  # -1 offloads every layer where the build supports a GPU
     n_batch: int = 512
+    flash_attn: bool = True  # llama.cpp's own tools default to it ("auto"); faster decode here
 
     def validate(self) -> LoadOptions:
         if self.n_ctx < 16:
@@ -98,11 +99,18 @@ class _Utf8Text:
     def feed(self, data: bytes) -> str:
         return self._decoder.decode(data)
 
-    def preview(self, data: bytes) -> str:
-        """What `feed(data)` would return, without consuming anything."""
-        pending, _ = self._decoder.getstate()
+    def preview(self, data: bytes, pending: bytes) -> str:
+        """What feeding `data` would have returned with `pending` bytes waiting."""
+        if not pending:
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
         probe = codecs.getincrementaldecoder("utf-8")(errors="replace")
         return probe.decode(pending + data)
+
+    def pending(self) -> bytes:
+        return self._decoder.getstate()[0]
 
 
 class LlamaBackend:
@@ -126,6 +134,7 @@ class LlamaBackend:
                 n_threads_batch=self.n_threads,
                 n_gpu_layers=self.options.n_gpu_layers,
                 logits_all=False,
+                flash_attn=self.options.flash_attn,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as err:
@@ -138,11 +147,23 @@ class LlamaBackend:
         self._batch = llama_cpp.llama_batch_init(self.options.n_batch, 0, 1)
         self._piece_buffer = ctypes.create_string_buffer(256)
         self._bytes_cache: dict[int, bytes] = {}
+        self._scratch = np.empty(self.n_vocab, dtype=np.float32)
         self._cached_tokens: list[int] = []  # what the KV cache holds for sequence 0
         self._prompt_ids: list[int] = []  # the last prompt evaluated, and its logits
         self._prompt_logits = np.empty(0, dtype=np.float32)
         self._lock = threading.Lock()
         self._cancel = threading.Event()
+
+    def runtime_info(self) -> dict[str, object]:
+        """How the model runs: context, threads, and whether GPU offload really happens."""
+        supported = gpu_offload_supported()
+        return {
+            "n_ctx": self.n_ctx,
+            "n_threads": self.n_threads,
+            "n_gpu_layers": self.options.n_gpu_layers,
+            "gpu_offload_supported": supported,
+            "gpu_offload_active": supported and self.options.n_gpu_layers != 0,
+        }
 
     # -- vocabulary ------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = True, special: bool = False) -> list[int]:
@@ -254,14 +275,14 @@ class LlamaBackend:
             )
             dist = distribution(work, params)
             ids = top_indices(raw, top)
-            lse = logsumexp(raw)
+            lse = logsumexp(raw, self._scratch)
             sampled = dist.prob_of(ids)
             kept_mass = float(np.exp(logsumexp(raw[dist.ids]) - lse)) if dist.truncated else 1.0
             text = _Utf8Text()
             candidates = tuple(
                 Candidate(
                     int(t),
-                    text.preview(self.token_bytes(int(t))),
+                    text.preview(self.token_bytes(int(t)), b""),
                     self.token_bytes(int(t)),
                     float(raw[t]) - lse,
                     math.exp(float(raw[t]) - lse),
@@ -317,33 +338,37 @@ class _Run:
         return "length"
 
     def step(self, raw: np.ndarray) -> tuple[TokenStep, bool]:
-        params, backend = self.request.params, self.backend
-        work = raw
-        if params.repeat_penalty != 1.0 and params.repeat_last_n:
-            work = apply_repeat_penalty(raw, self.history[-params.repeat_last_n :], params.repeat_penalty)
-        dist = distribution(work, params)
+        params, backend, k = self.request.params, self.backend, self.request.top_logprobs
+        penalised = params.repeat_penalty != 1.0 and params.repeat_last_n > 0
+        work = (
+            apply_repeat_penalty(raw, self.history[-params.repeat_last_n :], params.repeat_penalty)
+            if penalised
+            else raw
+        )
+        dist = distribution(work, params, rank=0 if penalised else k)
         token = dist.draw(self.rng)
         self.history.append(token)
         if backend.is_end_of_generation(token):
             return TokenStep(token, b"", "", 0.0, 0.0), True
-        lse = logsumexp(raw)
+        lse = logsumexp(raw, backend._scratch)
+        raw_top = top_indices(raw, k) if penalised else dist.ranked
+        pending = self.utf8.pending()  # alternatives complete what was pending before this token
         data = backend.token_bytes(token)
         chosen_sampled = float(dist.prob_of(np.array([token]))[0])
         step = TokenStep(
             id=token,
             bytes=data,
-            text="",
+            text=self.utf8.feed(data),
             logprob=float(raw[token]) - lse,
             logprob_sampled=math.log(chosen_sampled) if chosen_sampled > 0 else -math.inf,
-            top=self.alternatives(top_indices(raw, self.request.top_logprobs), raw, lse, dist),
-            top_sampled=self.alternatives(dist.top(self.request.top_logprobs)[0], raw, lse, dist),
+            top=self.alternatives(raw_top, raw, lse, dist, pending),
+            top_sampled=self.alternatives(dist.top(k)[0], raw, lse, dist, pending),
             kept=dist.kept_count,
         )
-        # text last: alternatives preview against the state before this token's bytes
-        return _with_text(step, self.utf8.feed(data)), False
+        return step, False
 
     def alternatives(
-        self, ids: np.ndarray, raw: np.ndarray, lse: float, dist: SampledDistribution
+        self, ids: np.ndarray, raw: np.ndarray, lse: float, dist: SampledDistribution, pending: bytes
     ) -> tuple[TopToken, ...]:
         if ids.size == 0:
             return ()
@@ -354,7 +379,7 @@ class _Run:
             out.append(
                 TopToken(
                     id=token,
-                    text=self.utf8.preview(data),
+                    text=self.utf8.preview(data, pending),
                     bytes=data,
                     logprob=float(raw[token]) - lse,
                     logprob_sampled=math.log(prob) if prob > 0 else None,
@@ -379,9 +404,3 @@ class _Run:
         position, self.stop_sequence = min(hits)
         self.text = self.text[:position]
         return True
-
-
-def _with_text(step: TokenStep, text: str) -> TokenStep:
-    from dataclasses import replace
-
-    return replace(step, text=text)

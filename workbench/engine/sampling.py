@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -26,9 +26,17 @@ STAGES = ("top_k", "top_p", "min_p")
 _THRESHOLD_START = 8.0  # logit distance below the max scanned first when looking for the top-K
 
 
-def logsumexp(logits: np.ndarray) -> float:
+def logsumexp(logits: np.ndarray, scratch: np.ndarray | None = None) -> float:
+    """log(sum(exp(logits))), stable. `scratch` (same shape, float32) avoids two 1 MB allocations
+    per call on a 262,144-entry vocabulary, which is most of the cost on the per-token path."""
     top = float(logits.max())
-    return top + math.log(float(np.exp(logits - top).sum()))
+    if not math.isfinite(top):
+        return top
+    if scratch is None or scratch.shape != logits.shape:
+        scratch = np.empty(logits.shape, dtype=np.float32)
+    np.subtract(logits, top, out=scratch)
+    np.exp(scratch, out=scratch)
+    return top + math.log(float(scratch.sum(dtype=np.float64)))
 
 
 def top_indices(logits: np.ndarray, k: int) -> np.ndarray:
@@ -45,7 +53,8 @@ def top_indices(logits: np.ndarray, k: int) -> np.ndarray:
         ids = np.flatnonzero(logits >= top - delta)
         if ids.size >= k or not math.isfinite(delta):
             break
-        delta = delta * 4 if delta < 1e6 else math.inf
+        # widen gently: one more comparison pass is cheaper than partitioning most of the vocabulary
+        delta = delta + _THRESHOLD_START / 2 if delta < 64 else (delta * 4 if delta < 1e6 else math.inf)
     if ids.size < k:  # -inf logits: fall back to the whole vocabulary
         ids = np.arange(logits.size)
     values = logits[ids]
@@ -74,6 +83,7 @@ class SampledDistribution:
     `ids` are the kept tokens, by logit descending, with `probs` summing to 1; when
     nothing was truncated, `ids` is the whole vocabulary in id order instead.
     `thresholds[stage]` is the lowest logit that stage kept (absent if it was off).
+    `ranked` holds the best tokens by logit when asked for (see `distribution`).
     `logits` is referenced, not copied: query it before the buffer changes.
     """
 
@@ -83,6 +93,7 @@ class SampledDistribution:
     thresholds: dict[str, float]
     temperature: float
     truncated: bool
+    ranked: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def kept_count(self) -> int:
@@ -108,6 +119,8 @@ class SampledDistribution:
     def prob_of(self, token_ids: np.ndarray) -> np.ndarray:
         """Sampled probability of each token (0 for removed tokens)."""
         token_ids = np.asarray(token_ids, dtype=np.int64)
+        if not self.truncated:
+            return self.probs[token_ids].astype(np.float64)
         kept = self.is_kept(token_ids)
         if self.temperature == 0:
             return (token_ids == self.ids[0]).astype(np.float64)
@@ -137,14 +150,18 @@ class SampledDistribution:
         """Inverse-CDF draw; deterministic for a given generator state."""
         if self.ids.size == 1:
             return int(self.ids[0])
-        cdf = np.cumsum(self.probs)
+        cdf = np.cumsum(self.probs, dtype=np.float64)
         index = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
         return int(self.ids[min(index, self.ids.size - 1)])
 
 
-def _softmax(values: np.ndarray) -> np.ndarray:
-    exps = np.exp(values.astype(np.float64) - float(values.max()))
-    return exps / exps.sum()
+def _softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(logits / temperature) in float32 (the vocabulary-sized case) with a float64 total."""
+    scaled = np.subtract(logits, logits.max(), dtype=np.float32)
+    if temperature != 1.0:
+        np.multiply(scaled, np.float32(1.0 / temperature), out=scaled)
+    np.exp(scaled, out=scaled)
+    return scaled / np.float32(scaled.sum(dtype=np.float64))
 
 
 def _top_p_prefix(logits: np.ndarray, ids: np.ndarray | None, p: float) -> np.ndarray:
@@ -163,21 +180,29 @@ def _top_p_prefix(logits: np.ndarray, ids: np.ndarray | None, p: float) -> np.nd
         want *= 8
 
 
-def distribution(logits: np.ndarray, params: SamplingParams) -> SampledDistribution:
-    """Apply top-k, top-p, min-p and temperature (in llama.cpp's order) to penalised logits."""
+def distribution(logits: np.ndarray, params: SamplingParams, rank: int = 0) -> SampledDistribution:
+    """Apply top-k, top-p, min-p and temperature (in llama.cpp's order) to penalised logits.
+
+    `rank` asks for the `rank` best tokens by logit as well (`SampledDistribution.ranked`);
+    they come from the same pass over the vocabulary as top-k and greedy, so a caller that
+    reports alternatives does not scan the 262,144 logits twice.
+    """
+    ranked = top_indices(logits, max(rank, params.top_k, 1)) if (params.greedy or params.top_k or rank) else None
     if params.greedy:
-        best = top_indices(logits, 1)
-        return SampledDistribution(logits, best, np.ones(1), {"greedy": float(logits[best[0]])}, 0.0, True)
+        best = ranked[:1]
+        return SampledDistribution(
+            logits, best, np.ones(1), {"greedy": float(logits[best[0]])}, 0.0, True, ranked[:rank]
+        )
     ids: np.ndarray | None = None  # None: the whole vocabulary, unsorted
     thresholds: dict[str, float] = {}
     if params.top_k > 0:
-        ids = top_indices(logits, params.top_k)
+        ids = ranked[: params.top_k]
         thresholds["top_k"] = float(logits[ids[-1]])
     if params.top_p < 1.0:
         ids = _top_p_prefix(logits, ids, params.top_p)
         thresholds["top_p"] = float(logits[ids[-1]])
     if params.min_p > 0.0:
-        floor = float(logits.max()) + math.log(params.min_p)
+        floor = float(logits[ranked[0]] if ranked is not None else logits.max()) + math.log(params.min_p)
         if ids is None:
             above = np.flatnonzero(logits >= floor)
             ids = above[np.lexsort((above, -logits[above]))]
@@ -185,10 +210,10 @@ def distribution(logits: np.ndarray, params: SamplingParams) -> SampledDistribut
             ids = ids[logits[ids] >= floor]
         ids = ids if ids.size else top_indices(logits, 1)
         thresholds["min_p"] = float(logits[ids[-1]])
+    ranked = ranked[:rank] if ranked is not None else np.empty(0, dtype=np.int64)
     if ids is None:
         everything = np.arange(logits.size)
-        return SampledDistribution(
-            logits, everything, _softmax(logits / params.temperature), thresholds, params.temperature, False
-        )
-    probs = _softmax(logits[ids] / params.temperature)
-    return SampledDistribution(logits, ids, probs, thresholds, params.temperature, True)
+        probs = _softmax(logits, params.temperature)
+        return SampledDistribution(logits, everything, probs, thresholds, params.temperature, False, ranked)
+    probs = _softmax(logits[ids], params.temperature)
+    return SampledDistribution(logits, ids, probs, thresholds, params.temperature, True, ranked)
