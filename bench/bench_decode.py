@@ -90,23 +90,26 @@ def main() -> None:
     }
     reference: list[float] = []
     ours: dict[str, list[float]] = {name: [] for name in settings}
+    ratios: dict[str, list[float]] = {name: [] for name in settings}
     for _ in range(args.rounds):
         for name, extra in settings.items():
             reference.append(llama_bench_tg(binary, model, args.threads, args.tokens))
             rate, count = workbench_tg(model, args.threads, args.tokens, extra)
             ours[name].append(rate)
+            ratios[name].append(rate / reference[-1])
             print(
                 f"  llama-bench {reference[-1]:6.1f} tok/s | workbench {rate:6.1f} tok/s ({count} tokens) [{name}]",
                 flush=True,
             )
     ref = statistics.median(reference)
     print(f"\nmodel {model.name}, {args.threads} threads, {args.tokens} tokens, {args.rounds} rounds (medians)")
-    print(f"| side | tokens/s | ratio to llama-bench tg{args.tokens} |")
+    print("| side | tokens/s (median) | ratio to the llama-bench run just before it (median, min-max) |")
     print("|---|---|---|")
     print(f"| llama-bench tg{args.tokens} (llama.cpp, no probabilities) | {ref:.1f} | 1.00 |")
     for name, rates in ours.items():
-        med = statistics.median(rates)
-        print(f"| workbench generate --top-logprobs 10, {name} | {med:.1f} | {med / ref:.3f} |")
+        r = ratios[name]
+        print(f"| workbench generate --top-logprobs 10, {name} | {statistics.median(rates):.1f} | "
+              f"{statistics.median(r):.3f} ({min(r):.2f}-{max(r):.2f}) |")
 
 
 if __name__ == "__main__":

@@ -172,3 +172,13 @@ def test_next_token_distribution(backend):
 def test_empty_prompt_is_refused(backend):
     with pytest.raises(InvalidParameterError, match="empty"):
         backend.generate(request(""))
+
+
+def test_repeat_penalty_reports_raw_alternatives_and_samples_from_the_penalised(backend):
+    plain = backend.generate(request("la la la la la la", max_tokens=6, temperature=0.0))
+    penalised = backend.generate(request("la la la la la la", max_tokens=6, temperature=0.0, repeat_penalty=1.8))
+    assert [t.id for t in plain.tokens] != [t.id for t in penalised.tokens]
+    for step in penalised.tokens:
+        raw = [t.logprob for t in step.top]
+        assert raw == sorted(raw, reverse=True)  # alternatives stay the model's own distribution
+        assert step.logprob_sampled == 0.0  # greedy over the penalised logits

@@ -372,20 +372,14 @@ class _Run:
     ) -> tuple[TopToken, ...]:
         if ids.size == 0:
             return ()
-        sampled = dist.prob_of(ids)
+        sampled = dist.prob_of(ids).tolist()
+        removed = dist.removed_by_many(ids, np.array(sampled) > 0)
+        logprobs = (raw[ids].astype(np.float64) - lse).tolist()
         out = []
-        for token, prob in zip(ids.tolist(), sampled.tolist(), strict=True):
+        for token, prob, logprob, stage in zip(ids.tolist(), sampled, logprobs, removed, strict=True):
             data = self.backend.token_bytes(token)
-            out.append(
-                TopToken(
-                    id=token,
-                    text=self.utf8.preview(data, pending),
-                    bytes=data,
-                    logprob=float(raw[token]) - lse,
-                    logprob_sampled=math.log(prob) if prob > 0 else None,
-                    removed_by=None if prob > 0 else dist.removed_by(token),
-                )
-            )
+            sampled_logprob = math.log(prob) if prob > 0 else None
+            out.append(TopToken(token, self.utf8.preview(data, pending), data, logprob, sampled_logprob, stage))
         return tuple(out)
 
     def append_text(self, new_text: str) -> bool:

@@ -129,15 +129,21 @@ class SampledDistribution:
 
     def removed_by(self, token_id: int) -> str | None:
         """The first stage that dropped this token; None if it was kept."""
-        if self.is_kept(np.array([token_id]))[0]:
-            return None
-        value = float(self.logits[token_id])
-        active = [stage for stage in ("greedy", *STAGES) if stage in self.thresholds]
-        for stage in active:
-            if value < self.thresholds[stage]:
-                return stage
-        # equal to a stage's lowest kept logit, yet cut by the prefix rule: a tie at the border
-        return next((s for s in active if value <= self.thresholds[s]), None)
+        return self.removed_by_many(np.array([token_id]))[0]
+
+    def removed_by_many(self, token_ids: np.ndarray, kept: np.ndarray | None = None) -> list[str | None]:
+        """`removed_by` for several tokens at once (pass `kept` if already known)."""
+        kept = self.is_kept(token_ids) if kept is None else kept
+        active = [(stage, self.thresholds[stage]) for stage in ("greedy", *STAGES) if stage in self.thresholds]
+        out: list[str | None] = []
+        for value, is_kept in zip(self.logits[token_ids].tolist(), kept.tolist(), strict=True):
+            if is_kept:
+                out.append(None)
+                continue
+            stage = next((s for s, floor in active if value < floor), None)
+            # equal to a stage's lowest kept logit, yet cut by the prefix rule: a tie at the border
+            out.append(stage or next((s for s, floor in active if value <= floor), None))
+        return out
 
     def top(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k most probable kept tokens and their sampled probabilities."""
