@@ -108,8 +108,10 @@ def main() -> None:
     print(f"| llama-bench tg{args.tokens} (llama.cpp, no probabilities) | {ref:.1f} | 1.00 |")
     for name, rates in ours.items():
         r = ratios[name]
-        print(f"| workbench generate --top-logprobs 10, {name} | {statistics.median(rates):.1f} | "
-              f"{statistics.median(r):.3f} ({min(r):.2f}-{max(r):.2f}) |")
+        print(
+            f"| workbench generate --top-logprobs 10, {name} | {statistics.median(rates):.1f} | "
+            f"{statistics.median(r):.3f} ({min(r):.2f}-{max(r):.2f}) |"
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ class ContextOverflowError(WorkbenchError):
     """The prompt (plus what must be generated) does not fit the context window."""
 
 
+class EngineError(WorkbenchError):
+    """llama.cpp failed while evaluating (out of memory, a backend fault)."""
+
+
 class InvalidParameterError(WorkbenchError):
     """A sampling or generation setting is outside its valid range."""
 

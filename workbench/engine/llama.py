@@ -32,7 +32,7 @@ from workbench.engine.base import (
     TopToken,
 )
 from workbench.engine.sampling import SampledDistribution, apply_repeat_penalty, distribution, logsumexp, top_indices
-from workbench.errors import ContextOverflowError, InvalidParameterError, ModelLoadError
+from workbench.errors import ContextOverflowError, EngineError, InvalidParameterError, ModelLoadError
 from workbench.models import ModelInfo, inspect
 
 SEED_RANGE = 2**31
@@ -199,7 +199,7 @@ class LlamaBackend:
             if code != 0:
                 self._cached_tokens = []
                 self._llama_cpp.llama_memory_clear(self._memory, True)
-                raise ContextOverflowError(f"llama.cpp could not evaluate the batch (llama_decode returned {code})")
+                raise EngineError(f"llama.cpp could not evaluate the batch (llama_decode returned {code})")
         self._cached_tokens.extend(tokens)
 
     def _eval_prompt(self, prompt_ids: list[int]) -> np.ndarray:

@@ -1,34 +1,146 @@
-"""QApplication and main window. The Playground and other tabs arrive with their issues."""
+"""QApplication and main window: model picker, tabs, status bar, persistent settings."""
 
 from __future__ import annotations
 
 import sys
 
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from workbench import models
 from workbench.errors import WorkbenchError
+from workbench.ui.playground import Playground
+from workbench.ui.workers import EngineThread
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, model: str | None = None) -> None:
+    def __init__(self, model: str | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Prompt Workbench")
-        self.resize(1000, 700)
+        self.settings = settings or QSettings("prompt-workbench", "workbench")
+        self.engine = EngineThread()
+        self.model_info = None
+        self.n_ctx = 0
+        self.last_error = ""
+        self.playground = Playground()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.playground, "Playground")
+        self.setCentralWidget(self.tabs)
+        self._build_toolbar()
+        self.model_label = QLabel("loading model…")
+        self.context_label = QLabel("")
+        self.speed_label = QLabel("")
+        for label in (self.model_label, self.context_label, self.speed_label):
+            self.statusBar().addPermanentWidget(label)
+        self._connect()
+        self.resize(1280, 800)
+        self.restoreGeometry(self.settings.value("window/geometry", b""))
+        self.playground.load_settings(self.settings)
+        self.load_model(model or str(self.settings.value("model", "")) or None)
+
+    def _build_toolbar(self) -> None:
+        bar = self.addToolBar("Model")
+        bar.setObjectName("model-toolbar")
+        bar.addWidget(QLabel(" Model: "))
+        self.model_picker = QComboBox()
+        self.model_picker.setMinimumWidth(280)
+        for info in self._available_models():
+            self.model_picker.addItem(f"{info.name}  ({info.quantization})", info.path)
+        self.model_picker.activated.connect(lambda i: self.load_model(self.model_picker.itemData(i)))
+        bar.addWidget(self.model_picker)
+        open_action = QAction("Open GGUF…", self)
+        open_action.triggered.connect(self._open_file)
+        bar.addAction(open_action)
+
+    def _available_models(self) -> list:
         try:
-            info = models.resolve(model)
-            text = (
-                f"{info.name}: {info.architecture}, {info.parameter_count / 1e6:.0f}M parameters, "
-                f"{info.quantization}, context {info.context_length}, vocabulary {info.vocab_size}"
-            )
+            return models.list_models()
         except WorkbenchError as err:
-            text = f"No model: {err}"
-        self.setCentralWidget(QLabel(text))
-        self.statusBar().showMessage(text)
+            self.statusBar().showMessage(str(err))
+            return []
+
+    def _connect(self) -> None:
+        worker = self.engine.worker
+        worker.modelLoaded.connect(self._model_loaded)
+        worker.modelFailed.connect(self._model_failed)
+        worker.tokens.connect(self.playground.add_tokens)
+        worker.tokens.connect(self._count_context)
+        worker.sampleDone.connect(self._sample_done)
+        worker.runFinished.connect(lambda: self.playground.set_running(False))
+        worker.runFailed.connect(self._run_failed)
+        self.playground.runRequested.connect(self._run)
+        self.playground.stopRequested.connect(self.engine.stop)
+        self.playground.message.connect(self.show_error)
+        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.playground.run)
+        QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.playground.run)
+        QShortcut(QKeySequence("Escape"), self, activated=self.engine.stop)
+
+    # -- model ------------------------------------------------------------------------
+    def load_model(self, name_or_path: str | None) -> None:
+        self.model_label.setText("loading model…")
+        self.playground.run_button.setEnabled(False)
+        self.engine.requestLoad.emit(name_or_path or "")
+
+    def _open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model", "", "GGUF models (*.gguf);;All files (*)")
+        if path:
+            self.load_model(path)
+
+    def _model_loaded(self, info, runtime: dict) -> None:
+        self.model_info = info
+        self.n_ctx = int(runtime["n_ctx"])
+        gpu = "GPU offload" if runtime["gpu_offload_active"] else "CPU"
+        self.model_label.setText(f"{info.name} · {info.quantization} · {gpu}")
+        self.context_label.setText(f"context 0 / {self.n_ctx}")
+        self.settings.setValue("model", info.path)
+        index = self.model_picker.findData(info.path)
+        if index < 0:
+            self.model_picker.addItem(f"{info.name}  ({info.quantization})", info.path)
+            index = self.model_picker.count() - 1
+        self.model_picker.setCurrentIndex(index)
+        self.playground.run_button.setEnabled(True)
+
+    def _model_failed(self, message: str) -> None:
+        self.model_label.setText("model not loaded" if self.model_info is None else self.model_label.text())
+        self.playground.run_button.setEnabled(self.model_info is not None)
+        self.show_error(message)
+
+    # -- runs -------------------------------------------------------------------------
+    def _run(self, request, samples: int) -> None:
+        self.engine.requestGenerate.emit(request, samples)
+
+    def _count_context(self, index: int, steps: list) -> None:
+        self.context_label.setText(f"context {len(self.playground.columns[index].view.tokens)} gen / {self.n_ctx}")
+
+    def _sample_done(self, index: int, generation) -> None:
+        self.playground.sample_done(index, generation)
+        t = generation.timings
+        self.context_label.setText(f"context {t.prompt_tokens + t.generated_tokens} / {self.n_ctx}")
+        self.speed_label.setText(f"{t.tokens_per_s:.1f} tok/s")
+
+    def _run_failed(self, message: str) -> None:
+        self.playground.set_running(False)
+        self.show_error(message)
+
+    def show_error(self, message: str) -> None:
+        self.statusBar().showMessage(message, 15_000)
+        self.last_error = message
+        box = QMessageBox(QMessageBox.Warning, "Prompt Workbench", message, QMessageBox.Ok, self)
+        box.setObjectName("error-dialog")
+        box.open()  # window-modal, not blocking: the app keeps running
+
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.playground.save_settings(self.settings)
+        self.playground.popup.hide()
+        self.engine.shutdown()
+        super().closeEvent(event)
 
 
 def main(model: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("Prompt Workbench")
     window = MainWindow(model)
     window.show()
     return app.exec()

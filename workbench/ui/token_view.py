@@ -1,0 +1,224 @@
+"""Token chips coloured by probability, with the alternatives popup (reused by every tab).
+
+The view is one QTextEdit: each token is a run of text whose char format carries its
+background colour and its index, so thousands of tokens cost no widgets and hover is a
+cursor lookup. Partial UTF-8 tokens show their bytes (`<e5 8f>`) next to the token that
+completes the character.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPoint, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import QFrame, QLabel, QTextEdit, QVBoxLayout, QWidget
+
+from workbench.engine.base import TokenStep, TopToken
+
+TOKEN_INDEX = QTextCharFormat.UserProperty + 1
+
+
+def probability_colour(prob: float) -> QColor:
+    """Red (unlikely) through yellow to green (certain), pale enough to read black text on."""
+    prob = min(max(prob, 0.0), 1.0)
+    return QColor.fromHsvF(prob * 120 / 360, 0.45, 1.0)
+
+
+def visible_text(text: str) -> str:
+    """Whitespace made visible: spaces as ·, tabs as →, newlines as ↵ (then a real line break)."""
+    return text.replace(" ", "·").replace("\t", "→").replace("\n", "↵\n")
+
+
+def chip_label(step: TokenStep | TopToken) -> str:
+    if step.text:
+        return visible_text(step.text)
+    if step.bytes:
+        return "<" + step.bytes.hex(" ") + ">"
+    return f"<{step.id}>"
+
+
+class TokenView(QTextEdit):
+    """Shows a stream of TokenSteps as chips (or as plain text); emits the hovered / clicked index."""
+
+    hovered = Signal(int, QPoint)  # token index (-1: none), global position
+    clicked = Signal(int, QPoint)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setMouseTracking(True)
+        self.viewport().setMouseTracking(True)
+        self.setFont(QFont("Noto Sans Mono CJK SC", 11))
+        self.tokens: list[TokenStep] = []
+        self.prefix = ""
+        self.chips = True
+        self._last_hover = -1
+
+    def set_prefix(self, prompt: str) -> None:
+        """The prompt, shown in grey before the generated tokens."""
+        self.prefix = prompt
+        self.rebuild()
+
+    def clear_tokens(self) -> None:
+        self.tokens = []
+        self.rebuild()
+
+    def append_tokens(self, steps: list[TokenStep]) -> None:
+        start = len(self.tokens)
+        self.tokens.extend(steps)
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.End)
+        for offset, step in enumerate(steps):
+            self._insert(cursor, start + offset, step)
+        self.ensureCursorVisible()
+
+    def set_chips(self, on: bool) -> None:
+        self.chips = on
+        self.rebuild()
+
+    def plain_text(self) -> str:
+        return "".join(step.text for step in self.tokens)
+
+    def rebuild(self) -> None:
+        self.clear()
+        cursor = QTextCursor(self.document())
+        prompt_format = QTextCharFormat()
+        prompt_format.setForeground(QColor("#777777"))
+        cursor.insertText(self.prefix, prompt_format)
+        for index, step in enumerate(self.tokens):
+            self._insert(cursor, index, step)
+
+    def _insert(self, cursor: QTextCursor, index: int, step: TokenStep) -> None:
+        fmt = QTextCharFormat()
+        fmt.setProperty(TOKEN_INDEX, index)
+        if not self.chips:
+            cursor.insertText(step.text, fmt)
+            return
+        fmt.setBackground(probability_colour(math.exp(step.logprob)))
+        if not step.text:
+            fmt.setForeground(QColor("#5a3e9b"))  # byte pieces of a character
+        cursor.insertText(chip_label(step), fmt)
+        cursor.insertText("\u200a", QTextCharFormat())  # hair space: chips stay apart
+
+    def index_at(self, pos: QPoint) -> int:
+        cursor = self.cursorForPosition(pos)
+        if cursor.atBlockEnd() and cursor.position() > 0:
+            return -1
+        cursor.movePosition(QTextCursor.Right, QTextCursor.KeepAnchor)
+        value = cursor.charFormat().property(TOKEN_INDEX)
+        return int(value) if value is not None and 0 <= int(value) < len(self.tokens) else -1
+
+    def mouseMoveEvent(self, event) -> None:
+        index = self.index_at(event.position().toPoint())
+        if index != self._last_hover:
+            self._last_hover = index
+            self.hovered.emit(index, event.globalPosition().toPoint())
+        super().mouseMoveEvent(event)
+
+    def mousePressEvent(self, event) -> None:
+        index = self.index_at(event.position().toPoint())
+        if index >= 0:
+            self.clicked.emit(index, event.globalPosition().toPoint())
+        super().mousePressEvent(event)
+
+    def leaveEvent(self, event) -> None:
+        self._last_hover = -1
+        self.hovered.emit(-1, QPoint())
+        super().leaveEvent(event)
+
+
+class AlternativesChart(QWidget):
+    """Horizontal bars: raw probability (grey) and after-sampling probability (blue) per alternative."""
+
+    ROW = 18
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.step: TokenStep | None = None
+        self.setMinimumWidth(360)
+
+    def set_step(self, step: TokenStep | None) -> None:
+        self.step = step
+        self.setFixedHeight(self.ROW * (len(step.top) if step else 0) + 4)
+        self.update()
+
+    def paintEvent(self, event) -> None:
+        if self.step is None:
+            return
+        painter = QPainter(self)
+        label_width, bar_left = 130, 136
+        bar_width = self.width() - bar_left - 60
+        for row, alt in enumerate(self.step.top):
+            y = 2 + row * self.ROW
+            font = painter.font()
+            font.setStrikeOut(alt.logprob_sampled is None)
+            font.setBold(alt.id == self.step.id)
+            painter.setFont(font)
+            painter.setPen(QColor("#999999") if alt.logprob_sampled is None else QColor("#000000"))
+            painter.drawText(QRectF(2, y, label_width, self.ROW), Qt.AlignVCenter | Qt.AlignLeft, chip_label(alt)[:18])
+            raw = math.exp(alt.logprob)
+            sampled = math.exp(alt.logprob_sampled) if alt.logprob_sampled is not None else 0.0
+            painter.fillRect(QRectF(bar_left, y + 2, bar_width * raw, 6), QColor("#9e9e9e"))
+            painter.fillRect(QRectF(bar_left, y + 9, bar_width * sampled, 6), QColor("#2f6fd6"))
+            painter.setPen(QColor("#333333"))
+            note = f"{raw:.1%}" if alt.logprob_sampled is not None else f"{raw:.1%} ✗{alt.removed_by or ''}"
+            painter.drawText(QRectF(bar_left + bar_width + 4, y, 80, self.ROW), Qt.AlignVCenter, note)
+
+
+class TokenPopup(QFrame):
+    """Hover card for one token: id, text, bytes, probability, rank, and the alternatives chart."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.ToolTip)
+        self.setFrameShape(QFrame.StyledPanel)
+        self.setStyleSheet("TokenPopup { background: #fffff4; border: 1px solid #888; }")
+        layout = QVBoxLayout(self)
+        self.header = QLabel()
+        self.header.setTextFormat(Qt.PlainText)
+        self.chart = AlternativesChart()
+        self.legend = QLabel("grey: raw probability   blue: after sampling   struck out: removed")
+        self.legend.setStyleSheet("color: #666; font-size: 10px;")
+        layout.addWidget(self.header)
+        layout.addWidget(self.chart)
+        layout.addWidget(self.legend)
+        self.pinned = False
+        self.step: TokenStep | None = None
+
+    def show_step(self, step: TokenStep, position: QPoint) -> None:
+        self.step = step
+        self.header.setText(describe(step))
+        self.chart.set_step(step)
+        self.adjustSize()
+        self.move(position + QPoint(12, 16))
+        self.show()
+
+
+def describe(step: TokenStep) -> str:
+    ids = [alt.id for alt in step.top]
+    rank = ids.index(step.id) + 1 if step.id in ids else None
+    rank_text = f"rank {rank}" if rank else f"rank > {len(ids)}"
+    sampled = math.exp(step.logprob_sampled) if math.isfinite(step.logprob_sampled) else 0.0
+    return (
+        f"token {step.id}  {chip_label(step)!s}\n"
+        f"bytes {step.bytes.hex(' ') or '(none)'}\n"
+        f"p = {math.exp(step.logprob):.2%} raw, {sampled:.2%} after sampling, {rank_text}, "
+        f"{step.kept} kept"
+    )
+
+
+class ProbabilityLegend(QWidget):
+    """The colour scale of the chips."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedSize(220, 22)
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        gradient = QLinearGradient(40, 0, 180, 0)
+        for stop in (0.0, 0.25, 0.5, 0.75, 1.0):
+            gradient.setColorAt(stop, probability_colour(stop))
+        painter.fillRect(QRectF(40, 4, 140, 14), gradient)
+        painter.drawText(QRectF(0, 0, 38, 22), Qt.AlignVCenter | Qt.AlignRight, "p 0%")
+        painter.drawText(QRectF(184, 0, 40, 22), Qt.AlignVCenter, "100%")

@@ -1,0 +1,117 @@
+"""The one place that runs core work off the UI thread.
+
+`EngineWorker` lives in its own QThread and owns the loaded backend. It emits plain core
+records; tokens are batched so the UI repaints at most ~30 times per second however fast
+the model decodes. Stop is the engine's own cancel flag, honoured between tokens.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from workbench import models
+from workbench.engine.base import GenerationRequest, TokenStep
+from workbench.errors import WorkbenchError
+
+FLUSH_INTERVAL_S = 1 / 30
+
+
+class EngineWorker(QObject):
+    modelLoaded = Signal(object, object)  # ModelInfo, runtime dict
+    modelFailed = Signal(str)
+    tokens = Signal(int, list)  # sample index, [TokenStep, ...]
+    sampleDone = Signal(int, object)  # sample index, Generation
+    runFinished = Signal()
+    runFailed = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backend = None
+        self._stop = threading.Event()
+
+    @Slot(str)
+    def load(self, name_or_path: str) -> None:
+        from workbench.engine.llama import LlamaBackend
+
+        try:
+            info = models.resolve(name_or_path or None)
+            backend = LlamaBackend(info)
+        except WorkbenchError as err:
+            self.modelFailed.emit(str(err))
+            return
+        if self.backend is not None:
+            self.backend.close()
+        self.backend = backend
+        self.modelLoaded.emit(info, backend.runtime_info())
+
+    @Slot(object, int)
+    def generate(self, request: GenerationRequest, samples: int) -> None:
+        self._stop.clear()
+        try:
+            if self.backend is None:
+                raise WorkbenchError("no model is loaded")
+            for index in range(samples):
+                if self._stop.is_set():
+                    break
+                params = request.params
+                if params.seed is not None:
+                    params = params.with_seed(params.seed + index)
+                self._one(index, replace(request, params=params))
+        except WorkbenchError as err:
+            self.runFailed.emit(str(err))
+            return
+        self.runFinished.emit()
+
+    def _one(self, index: int, request: GenerationRequest) -> None:
+        pending: list[TokenStep] = []
+        last_flush = time.monotonic()
+
+        def on_token(step: TokenStep) -> None:
+            nonlocal last_flush
+            pending.append(step)
+            now = time.monotonic()
+            if now - last_flush >= FLUSH_INTERVAL_S:
+                self.tokens.emit(index, pending.copy())
+                pending.clear()
+                last_flush = now
+
+        generation = self.backend.generate(request, on_token)
+        if pending:
+            self.tokens.emit(index, pending.copy())
+        self.sampleDone.emit(index, generation)
+
+    def stop(self) -> None:
+        """Called from the UI thread: cancel this sample and skip the rest."""
+        self._stop.set()
+        if self.backend is not None:
+            self.backend.cancel()
+
+
+class EngineThread(QObject):
+    """Owns the worker's thread; requests go through queued signals."""
+
+    requestLoad = Signal(str)
+    requestGenerate = Signal(object, int)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = QThread()
+        self.thread.setObjectName("engine")
+        self.worker = EngineWorker()
+        self.worker.moveToThread(self.thread)
+        self.requestLoad.connect(self.worker.load)
+        self.requestGenerate.connect(self.worker.generate)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Runs in the UI thread on purpose: the worker's own thread is busy generating."""
+        self.worker.stop()
+
+    def shutdown(self) -> None:
+        self.worker.stop()
+        self.thread.quit()
+        self.thread.wait(10_000)
