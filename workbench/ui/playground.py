@@ -194,6 +194,8 @@ class Playground(QWidget):
 
     def _make_columns(self, count: int, prompt: str) -> None:
         for column in self.columns:
+            column.hide()
+            column.setParent(None)  # out of the splitter now, not at the next event-loop turn
             column.deleteLater()
         self.columns = []
         for index in range(count):

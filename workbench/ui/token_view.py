@@ -136,7 +136,7 @@ class AlternativesChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.step: TokenStep | None = None
-        self.setMinimumWidth(360)
+        self.setMinimumWidth(400)
 
     def set_step(self, step: TokenStep | None) -> None:
         self.step = step
@@ -148,7 +148,7 @@ class AlternativesChart(QWidget):
             return
         painter = QPainter(self)
         label_width, bar_left = 130, 136
-        bar_width = self.width() - bar_left - 60
+        bar_width = self.width() - bar_left - 100
         for row, alt in enumerate(self.step.top):
             y = 2 + row * self.ROW
             font = painter.font()
@@ -162,8 +162,8 @@ class AlternativesChart(QWidget):
             painter.fillRect(QRectF(bar_left, y + 2, bar_width * raw, 6), QColor("#9e9e9e"))
             painter.fillRect(QRectF(bar_left, y + 9, bar_width * sampled, 6), QColor("#2f6fd6"))
             painter.setPen(QColor("#333333"))
-            note = f"{raw:.1%}" if alt.logprob_sampled is not None else f"{raw:.1%} ✗{alt.removed_by or ''}"
-            painter.drawText(QRectF(bar_left + bar_width + 4, y, 80, self.ROW), Qt.AlignVCenter, note)
+            note = f"{raw:.1%}" if alt.logprob_sampled is not None else f"{raw:.1%} ✗ {alt.removed_by or ''}"
+            painter.drawText(QRectF(bar_left + bar_width + 4, y, 96, self.ROW), Qt.AlignVCenter, note)
 
 
 class TokenPopup(QFrame):

@@ -115,3 +115,7 @@ class EngineThread(QObject):
         self.worker.stop()
         self.thread.quit()
         self.thread.wait(10_000)
+        # free llama.cpp now: left to interpreter shutdown, its finalizers can crash the process
+        if self.worker.backend is not None:
+            self.worker.backend.close()
+            self.worker.backend = None
