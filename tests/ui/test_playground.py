@@ -49,6 +49,7 @@ def test_samples_appear_in_columns(qtbot, window):
     with qtbot.waitSignal(window.engine.worker.runFinished, timeout=60_000):
         pass
     assert len(pg.columns) == 3
+    qtbot.waitUntil(lambda: all("seed" in c.title.text() for c in pg.columns), timeout=5_000)
     texts = [c.view.plain_text() for c in pg.columns]
     assert all(texts) and len(set(texts)) > 1
     assert [c.title.text().split("seed ")[1] for c in pg.columns] == ["5", "6", "7"]

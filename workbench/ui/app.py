@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         worker.tokens.connect(self.playground.add_tokens)
         worker.tokens.connect(self._count_context)
         worker.sampleDone.connect(self._sample_done)
-        worker.runFinished.connect(lambda: self.playground.set_running(False))
+        worker.runFinished.connect(self._run_finished)  # a method, not a lambda: queued to the UI thread
         worker.runFailed.connect(self._run_failed)
         self.playground.runRequested.connect(self._run)
         self.playground.stopRequested.connect(self.engine.stop)
@@ -118,6 +118,9 @@ class MainWindow(QMainWindow):
         t = generation.timings
         self.context_label.setText(f"context {t.prompt_tokens + t.generated_tokens} / {self.n_ctx}")
         self.speed_label.setText(f"{t.tokens_per_s:.1f} tok/s")
+
+    def _run_finished(self) -> None:
+        self.playground.set_running(False)
 
     def _run_failed(self, message: str) -> None:
         self.playground.set_running(False)
