@@ -10,13 +10,17 @@ from PySide6.QtCore import QPoint, QSettings, QTimer
 from workbench.ui.app import MainWindow
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+def open_window(qtbot, settings: QSettings) -> MainWindow:
     win = MainWindow(settings=settings)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: win.model_info is not None, timeout=30_000)
+    return win
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    win = open_window(qtbot, QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
     yield win
     win.close()
 
@@ -144,10 +148,7 @@ def test_event_loop_stays_responsive_while_streaming(qtbot, window):
 
 def test_closing_during_generation_exits_cleanly(qtbot, tmp_path):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.model_info is not None, timeout=30_000)
+    win = open_window(qtbot, settings)
     run_prompt(qtbot, win, "Count: 1, 2, 3,", temperature=0.0, max_tokens=2000)
     qtbot.waitUntil(lambda: len(win.playground.columns[0].view.tokens) >= 2, timeout=30_000)
     win.close()
