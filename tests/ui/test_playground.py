@@ -33,11 +33,15 @@ def run_prompt(qtbot, win, prompt: str, **settings) -> None:
     pg.run_button.click()
 
 
+def run_and_wait(qtbot, win, prompt: str, timeout: int = 60_000, **settings) -> None:
+    """Start a run and wait for it; the wait is armed before the click so a fast run cannot slip by."""
+    with qtbot.waitSignal(win.engine.worker.runFinished, timeout=timeout):
+        run_prompt(qtbot, win, prompt, **settings)
+
+
 def test_run_streams_tokens_and_reports(qtbot, window):
     pg = window.playground
-    run_prompt(qtbot, window, "The capital of France is", temperature=0.0, max_tokens=12)
-    with qtbot.waitSignal(window.engine.worker.runFinished, timeout=30_000):
-        pass
+    run_and_wait(qtbot, window, "The capital of France is", temperature=0.0, max_tokens=12)
     view = pg.columns[0].view
     assert len(view.tokens) == 12
     qtbot.waitUntil(lambda: "length" in pg.columns[0].title.text(), timeout=5_000)
@@ -49,9 +53,7 @@ def test_samples_appear_in_columns(qtbot, window):
     pg = window.playground
     pg.random_seed.setChecked(False)
     pg.seed.setValue(5)
-    run_prompt(qtbot, window, "Once upon a time", temperature=1.0, max_tokens=8, samples=3)
-    with qtbot.waitSignal(window.engine.worker.runFinished, timeout=60_000):
-        pass
+    run_and_wait(qtbot, window, "Once upon a time", temperature=1.0, max_tokens=8, samples=3)
     assert len(pg.columns) == 3
     qtbot.waitUntil(lambda: all("seed" in c.title.text() for c in pg.columns), timeout=5_000)
     texts = [c.view.plain_text() for c in pg.columns]
@@ -73,9 +75,7 @@ def test_stop_ends_a_long_run(qtbot, window):
 
 def test_hover_shows_the_engine_record(qtbot, window):
     pg = window.playground
-    run_prompt(qtbot, window, "Hello, my name is", temperature=0.0, max_tokens=6)
-    with qtbot.waitSignal(window.engine.worker.runFinished, timeout=30_000):
-        pass
+    run_and_wait(qtbot, window, "Hello, my name is", temperature=0.0, max_tokens=6)
     view = pg.columns[0].view
     view.set_chips(True)
     target = None
@@ -112,9 +112,7 @@ def test_bad_model_path_shows_an_error_and_the_app_keeps_working(qtbot, window, 
     window.load_model(str(bad))
     qtbot.waitUntil(lambda: "not a GGUF" in window.last_error, timeout=10_000)
     qtbot.waitUntil(lambda: window.playground.run_button.isEnabled(), timeout=5_000)
-    run_prompt(qtbot, window, "Hi", temperature=0.0, max_tokens=3)
-    with qtbot.waitSignal(window.engine.worker.runFinished, timeout=30_000):
-        pass
+    run_and_wait(qtbot, window, "Hi", temperature=0.0, max_tokens=3)
     assert len(window.playground.columns[0].view.tokens) == 3
 
 
