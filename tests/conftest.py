@@ -30,6 +30,8 @@ def isolated_db(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "workbench.sqlite"
     monkeypatch.setenv("WORKBENCH_DB", str(path))
     monkeypatch.setenv("WORKBENCH_MODELS_DIR", str(tmp_path / "user-models"))
+    monkeypatch.setenv("WORKBENCH_TIKTOKEN_DIR", str(tmp_path / "tiktoken"))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken-cache"))
     return path
 
 

@@ -84,6 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
     next_token.add_argument("--top", type=int, default=20, help="how many candidates to list")
     next_token.add_argument("--json", action="store_true")
 
+    tokenizers = commands.add_parser("tokenizers", help="list tokenizers: model vocabularies and OpenAI encodings")
+    tokenizers.add_argument("--add", type=Path, metavar="FILE", help="add an OpenAI .tiktoken file (checked by hash)")
+    tokenizers.add_argument("--json", action="store_true")
+
+    tokenize = commands.add_parser("tokenize", help="cut a text into tokens with one or more tokenizers")
+    source = tokenize.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="the text")
+    source.add_argument("--file", type=Path, help="a UTF-8 text file ('-' for stdin)")
+    tokenize.add_argument(
+        "--tokenizer", action="append", default=[], metavar="NAME",
+        help="model (default model), a model name, or cl100k_base, o200k_base, ... (repeatable; default: model)",
+    )
+    tokenize.add_argument("--special", action="store_true", help="parse special-token strings like <|endoftext|>")
+    tokenize.add_argument("--bos", action="store_true", help="let model tokenizers add their BOS token")
+    tokenize.add_argument("--json", action="store_true")
+
     runs = commands.add_parser("runs", help="list saved runs, or show one")
     runs.add_argument("id", nargs="?", type=int, help="show this run with every token")
     runs.add_argument("--limit", type=int, default=20)

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from workbench import cli, config, models
+from workbench import cli, commands_tokenize, config, models
 from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.errors import InvalidParameterError
 
@@ -18,6 +18,8 @@ def run(args: argparse.Namespace) -> int:
         "generate": cmd_generate,
         "next": cmd_next,
         "runs": cmd_runs,
+        "tokenizers": commands_tokenize.cmd_tokenizers,
+        "tokenize": commands_tokenize.cmd_tokenize,
     }[args.command]
     return handler(args)
 

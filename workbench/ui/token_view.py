@@ -14,6 +14,7 @@ from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QFrame, QLabel, QTextEdit, QVBoxLayout, QWidget
 
+from workbench.display import visible_text
 from workbench.engine.base import TokenStep, TopToken
 
 TOKEN_INDEX = QTextCharFormat.UserProperty + 1
@@ -23,11 +24,6 @@ def probability_colour(prob: float) -> QColor:
     """Red (unlikely) through yellow to green (certain), pale enough to read black text on."""
     prob = min(max(prob, 0.0), 1.0)
     return QColor.fromHsvF(prob * 120 / 360, 0.45, 1.0)
-
-
-def visible_text(text: str) -> str:
-    """Whitespace made visible: spaces as ·, tabs as →, newlines as ↵ (then a real line break)."""
-    return text.replace(" ", "·").replace("\t", "→").replace("\n", "↵\n")
 
 
 def chip_label(step: TokenStep | TopToken) -> str:
