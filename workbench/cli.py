@@ -93,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--text", help="the text")
     source.add_argument("--file", type=Path, help="a UTF-8 text file ('-' for stdin)")
     tokenize.add_argument(
-        "--tokenizer", action="append", default=[], metavar="NAME",
+        "--tokenizer",
+        action="append",
+        default=[],
+        metavar="NAME",
         help="model (default model), a model name, or cl100k_base, o200k_base, ... (repeatable; default: model)",
     )
     tokenize.add_argument("--special", action="store_true", help="parse special-token strings like <|endoftext|>")

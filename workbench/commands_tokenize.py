@@ -56,4 +56,3 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
             lines.append("|".join(piece_label(piece, line_breaks=False) for piece in result.pieces))
     cli.emit(args, documents, "\n".join(lines))
     return 0
-

@@ -192,4 +192,3 @@ def summary_line(counts: list[tuple[str, int]]) -> str:
         ratio = f" ({count / base:.2f}× {base_name})" if base else ""
         parts.append(f"{name}: {count:,} tokens{ratio}")
     return "Same text — " + " · ".join(parts)
-

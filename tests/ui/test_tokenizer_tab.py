@@ -40,7 +40,11 @@ def set_text(qtbot, widget: TokenizerTab, text: str) -> None:
 def move_mouse(column, point: QPoint) -> None:
     """A real mouse-move event to the viewport (QTest.mouseMove moves no pointer on the offscreen platform)."""
     event = QMouseEvent(
-        QEvent.MouseMove, QPointF(point), QPointF(column.viewport().mapToGlobal(point)), Qt.NoButton, Qt.NoButton,
+        QEvent.MouseMove,
+        QPointF(point),
+        QPointF(column.viewport().mapToGlobal(point)),
+        Qt.NoButton,
+        Qt.NoButton,
         Qt.NoModifier,
     )
     QApplication.sendEvent(column.viewport(), event)

@@ -371,4 +371,3 @@ class TokenizerTab(QWidget):
     def shutdown(self) -> None:
         self.debounce.stop()
         self.worker.shutdown()
-
