@@ -106,19 +106,59 @@ def split_groups(tokenization: Tokenization) -> list[tuple[int, int, str]]:
     return groups
 
 
+@dataclass(frozen=True)
+class _Chip:
+    """How one vocabulary entry is drawn; computed once per distinct id (texts repeat their tokens)."""
+
+    text: str  # the chip's text and suffix, then a trailing line break if the token ends with one
+    text_width: int  # UTF-16 units of the token's own text
+    width: int  # UTF-16 units of the whole chip
+    kind: int
+    line_tail: int  # characters on the last display line of the chip; -1: the chip does not break the line
+    ends_line: bool
+
+
+def _chip(tokenization: Tokenization, index: int, show_ids: bool, show_bytes: bool) -> _Chip:
+    piece = tokenization.pieces[index]
+    kind = KIND_TEXT
+    if tokenization.special[index]:
+        kind = KIND_SPECIAL
+        shown = piece.decode("utf-8", errors="replace")
+    else:
+        shown = piece_label(piece)
+        if "‹" in shown and tokenization.is_partial(index):
+            kind = KIND_PARTIAL
+    suffix = str(tokenization.ids[index]).translate(_SUBSCRIPT) if show_ids else ""
+    if show_bytes and kind != KIND_PARTIAL:
+        suffix += hex_bytes(piece)
+    trailer = ""
+    if shown.endswith("\n"):  # the id / bytes stay on the line of the token they label
+        shown, trailer = shown[:-1], "\n"
+    newline = shown.rfind("\n")
+    line_tail = -1 if newline < 0 else len(shown) - newline - 1 + len(suffix)
+    text_width = utf16_len(shown)
+    return _Chip(
+        shown + suffix + trailer,
+        text_width,
+        text_width + utf16_len(suffix) + len(trailer),
+        kind,
+        line_tail,
+        bool(trailer),
+    )
+
+
 def layout_column(tokenization: Tokenization, show_ids: bool = False, show_bytes: bool = False) -> ColumnLayout:
     count = tokenization.count
     seg_start = np.empty(count, dtype=np.int64)
     seg_end = np.empty(count, dtype=np.int64)
     text_end = np.empty(count, dtype=np.int64)
     kind = np.zeros(count, dtype=np.int8)
-    groups = split_groups(tokenization)
-    label_before = {first: (last, chars) for first, last, chars in groups}
+    label_before = {first: (last, chars) for first, last, chars in split_groups(tokenization)}
     labels: list[tuple[int, int, int, int]] = []
+    chips: dict[tuple[int, bool], _Chip] = {}
     parts: list[str] = []
-    position = 0
-    line = 0
-    for i, piece in enumerate(tokenization.pieces):
+    position = line = 0
+    for i, token_id in enumerate(tokenization.ids):
         if i in label_before:
             last, chars = label_before[i]
             label = visible_text(chars, line_breaks=False)
@@ -126,38 +166,27 @@ def layout_column(tokenization: Tokenization, show_ids: bool = False, show_bytes
             labels.append((position, position + width, i, last))
             parts.append(label)
             position += width
-        if tokenization.special[i]:
-            kind[i] = KIND_SPECIAL
-            shown = piece.decode("utf-8", errors="replace")
-        else:
-            shown = piece_label(piece)
-            if "‹" in shown and tokenization.is_partial(i):
-                kind[i] = KIND_PARTIAL
-        suffix = ""
-        if show_ids:
-            suffix += str(tokenization.ids[i]).translate(_SUBSCRIPT)
-        if show_bytes and kind[i] != KIND_PARTIAL:
-            suffix += hex_bytes(piece)
-        trailer = ""
-        if shown.endswith("\n"):  # the id / bytes stay on the line of the token they label
-            shown, trailer = shown[:-1], "\n"
+        key = (token_id, tokenization.special[i])
+        chip = chips.get(key)
+        if chip is None:
+            chip = chips[key] = _chip(tokenization, i, show_ids, show_bytes)
+        kind[i] = chip.kind
         seg_start[i] = position
-        width = utf16_len(shown)
-        text_end[i] = position + width
-        position += width + utf16_len(suffix) + len(trailer)
+        text_end[i] = position + chip.text_width
+        position += chip.width
         seg_end[i] = position
-        parts.append(shown + suffix + trailer)
-        newline = shown.rfind("\n")
-        if trailer:
+        parts.append(chip.text)
+        if chip.ends_line:
             line = 0
-        elif newline >= 0:
-            line = len(shown) - newline - 1 + len(suffix)
+        elif chip.line_tail >= 0:
+            line = chip.line_tail
         else:
-            line += len(shown) + len(suffix)
-        separator = ZWSP
+            line += chip.width
         if line > LONG_LINE:
-            separator, line = "\n", 0
-        parts.append(separator)
+            parts.append("\n")
+            line = 0
+        else:
+            parts.append(ZWSP)
         position += 1
     columns = np.array(labels, dtype=np.int64).reshape(-1, 4)
     return ColumnLayout(

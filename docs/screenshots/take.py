@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QSettings
+from PySide6.QtCore import QEventLoop, QPoint, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -23,8 +23,9 @@ def wait(app: QApplication, condition, seconds: float = 120) -> None:
 
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.01)
+        loop = QEventLoop()
+        QTimer.singleShot(10, loop.quit)
+        loop.exec()
 
 
 def shoot(app: QApplication, win: MainWindow, prompt: str, name: str, samples: int, temperature: float) -> None:
@@ -53,6 +54,35 @@ def shoot(app: QApplication, win: MainWindow, prompt: str, name: str, samples: i
             break
 
 
+TOKENIZER_TEXT = (
+    "台湾最高的山是哪座?人工智慧真神奇!\n"
+    "I am unkillable. 吾輩は猫である。\n"
+    "Family 👨‍👩‍👧 café e\u0301 مرحبا بالعالم\n"
+    "def f(x):\n\treturn x ** 2  # <|endoftext|>\n"
+)
+
+
+def shoot_tokenizer(app: QApplication, win: MainWindow) -> None:
+    tab = win.tokenizer
+    win.tabs.setCurrentWidget(tab)
+    tab.set_names(["model", "cl100k_base"])
+    tab.input.setPlainText(TOKENIZER_TEXT)
+    tab.tokenize_now()
+    wait(app, lambda: not tab.busy)
+    model, cl100k = (pane.column for pane in tab.panes)
+    start = TOKENIZER_TEXT.index("湾")
+    for column in (model, cl100k):
+        column.highlight_chars(start, start + 1, scroll=False)
+    tab._highlight_input(start, start + 1)
+    wait(app, lambda: False, 0.3)
+    win.grab().save(str(HERE / "tokenizer.png"))
+    tab.ids_toggle.setChecked(True)
+    wait(app, lambda: not tab.busy)
+    wait(app, lambda: False, 0.3)
+    win.grab().save(str(HERE / "tokenizer-ids.png"))
+    tab.ids_toggle.setChecked(False)
+
+
 def main() -> None:
     app = QApplication.instance() or QApplication(sys.argv)
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.IniFormat)
@@ -62,6 +92,7 @@ def main() -> None:
     wait(app, lambda: win.model_info is not None)
     shoot(app, win, "The three most important inventions in history are", "playground-english", 3, 0.9)
     shoot(app, win, "台湾最高的山是", "playground-chinese", 2, 0.7)
+    shoot_tokenizer(app, win)
     win.close()
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from PySide6.QtCore import QPoint, QSettings, QTimer
+from PySide6.QtCore import QPoint, QSettings
 
 from workbench.ui.app import MainWindow
+from workbench.ui.probe import StallProbe
 
 
 def open_window(qtbot, settings: QSettings) -> MainWindow:
@@ -118,28 +117,18 @@ def test_bad_model_path_shows_an_error_and_the_app_keeps_working(qtbot, window, 
 
 def test_event_loop_stays_responsive_while_streaming(qtbot, window):
     """Benchmark-style: worst gap between 5 ms timer ticks during a 200-token stream."""
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(tick)
+    probe = StallProbe()
     batches: list[int] = []
     window.engine.worker.tokens.connect(lambda index, steps: batches.append(len(steps)))
     run_prompt(qtbot, window, "Write a long story:", temperature=0.0, max_tokens=200)
-    last[0] = time.perf_counter()
-    timer.start()
+    probe.start()
     with qtbot.waitSignal(window.engine.worker.runFinished, timeout=60_000):
         pass
-    timer.stop()
-    worst_ms = max(gaps) * 1000
-    print(f"\nworst event-loop stall while streaming 200 tokens: {worst_ms:.1f} ms over {len(gaps)} ticks")
-    assert len(window.playground.columns[0].view.tokens) == 200
+    probe.stop()
+    worst_ms = probe.worst_ms
+    print(f"\nworst event-loop stall while streaming 200 tokens: {worst_ms:.1f} ms over {len(probe.gaps)} ticks")
+    # waitSignal's slot runs in the worker thread: the last queued batch may still be on its way
+    qtbot.waitUntil(lambda: len(window.playground.columns[0].view.tokens) == 200, timeout=5_000)
     assert len(batches) > 3 and sum(batches) == 200  # streamed in batches, not all at the end
     assert worst_ms < 250  # generous: the figure itself is recorded in docs/BENCHMARKS.md
 

@@ -48,6 +48,7 @@ class TokenColumn(QPlainTextEdit):
         self.layout_: ColumnLayout | None = None
         self.tokenization: Tokenization | None = None
         self.highlighted = range(0)
+        self.highlight_span = (-1, -1)
         self.hover_index = -1
         self._chip_formats = [_format(colour) for colour in CHIP_COLOURS]
         self._partial_formats = [_format(colour, "#8a2d00") for colour in CHIP_COLOURS]
@@ -64,11 +65,10 @@ class TokenColumn(QPlainTextEdit):
     # -- content ---------------------------------------------------------------------------
     def show_tokens(self, tokenization: Tokenization, layout: ColumnLayout) -> None:
         self.tokenization, self.layout_ = tokenization, layout
-        self.highlighted = range(0)
         self.hover_index = -1
         self.setExtraSelections([])
         self.setPlainText(layout.text)
-        self.refresh()
+        self.highlight_chars(*self.highlight_span, scroll=False)  # a re-layout (a toggle) keeps the highlight
 
     def clear_tokens(self, message: str = "") -> None:
         self.tokenization = self.layout_ = None
@@ -177,6 +177,7 @@ class TokenColumn(QPlainTextEdit):
     def highlight_chars(self, start: int, end: int, scroll: bool) -> range:
         """Highlight every token that overlaps characters [start, end); returns their index range."""
         tokenization = self.tokenization
+        self.highlight_span = (start, end)
         if tokenization is None or start < 0:
             self.highlighted = range(0)
         else:
