@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     tokenize.add_argument("--bos", action="store_true", help="let model tokenizers add their BOS token")
     tokenize.add_argument("--json", action="store_true")
 
+    from workbench.commands_library import add_parsers as add_library_parsers
+
+    add_library_parsers(commands)
+
     runs = commands.add_parser("runs", help="list saved runs, or show one")
     runs.add_argument("id", nargs="?", type=int, help="show this run with every token")
     runs.add_argument("--limit", type=int, default=20)

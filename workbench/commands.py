@@ -6,7 +6,7 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from workbench import cli, commands_tokenize, config, models
+from workbench import cli, commands_library, commands_tokenize, config, models
 from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.errors import InvalidParameterError
 
@@ -20,6 +20,8 @@ def run(args: argparse.Namespace) -> int:
         "runs": cmd_runs,
         "tokenizers": commands_tokenize.cmd_tokenizers,
         "tokenize": commands_tokenize.cmd_tokenize,
+        "templates": commands_library.cmd_templates,
+        "datasets": commands_library.cmd_datasets,
     }[args.command]
     return handler(args)
 

@@ -27,3 +27,7 @@ class InputError(WorkbenchError):
 
 class StoreError(WorkbenchError):
     """The SQLite store cannot be opened, migrated or written."""
+
+
+class TemplateError(WorkbenchError):
+    """A template does not parse, misses a variable, or tried something the sandbox refuses."""

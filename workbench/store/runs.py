@@ -1,62 +1,17 @@
-"""The one SQLite file (WAL) and the only module that writes SQL.
-
-Schema changes are numbered migrations applied at open; each finished run is
-committed in one transaction, so a crash never leaves half a run behind.
-"""
+"""Saved Playground and CLI generations: a run and its samples, each run in one transaction."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from workbench.engine.base import Generation, GenerationRequest
 from workbench.errors import StoreError
-
-
-def _migration_1(db: sqlite_utils.Database) -> None:
-    db["runs"].create(
-        {
-            "id": int,
-            "created_at": str,
-            "kind": str,
-            "model": str,
-            "model_path": str,
-            "prompt": str,
-            "params": str,
-            "prompt_tokens": int,
-        },
-        pk="id",
-    )
-    db["samples"].create(
-        {
-            "id": int,
-            "run_id": int,
-            "idx": int,
-            "text": str,
-            "finish_reason": str,
-            "stop_sequence": str,
-            "seed": int,
-            "tokens": str,
-            "prompt_ms": float,
-            "gen_ms": float,
-            "generated_tokens": int,
-            "tokens_per_s": float,
-        },
-        pk="id",
-        foreign_keys=[("run_id", "runs", "id")],
-    )
-    db["samples"].create_index(["run_id", "idx"], unique=True)
-    db["runs"].create_index(["created_at"])
-
-
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1]
+from workbench.store.base import StoreBase, now
 
 
 @dataclass(frozen=True)
@@ -72,33 +27,7 @@ class RunSummary:
         return self.__dict__.copy()
 
 
-class Store:
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite_utils.Database(self.path)
-            self.db.enable_wal()
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
-        except (sqlite3.Error, OSError) as err:
-            raise StoreError(f"cannot open the workbench database {self.path}: {err}") from None
-
-    @property
-    def schema_version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _migrate(self) -> None:
-        version = self.schema_version
-        if version > len(MIGRATIONS):
-            raise StoreError(
-                f"{self.path} was written by a newer workbench (schema {version}, this one knows {len(MIGRATIONS)})"
-            )
-        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.db.atomic():
-                migration(self.db)
-                self.db.execute(f"PRAGMA user_version = {number}")
-
+class RunsMixin(StoreBase):
     def save_run(
         self,
         kind: str,
@@ -122,7 +51,7 @@ class Store:
                     self.db["runs"]
                     .insert(
                         {
-                            "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                            "created_at": now(),
                             "kind": kind,
                             "model": model,
                             "model_path": model_path,
@@ -171,6 +100,3 @@ class Store:
         for sample in samples:
             sample["tokens"] = json.loads(sample["tokens"])
         return {**run, "samples": samples}
-
-    def close(self) -> None:
-        self.db.close()

@@ -1,0 +1,78 @@
+"""Opening the one SQLite file: WAL, foreign keys, migrations, and errors a user can act on."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from workbench.errors import StoreError
+from workbench.store.schema import FTS_COLUMNS, MIGRATIONS
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def explain(path: Path, err: sqlite3.Error | OSError) -> str:
+    """SQLite's terse messages, said so a user knows what to do; the file is never replaced."""
+    if isinstance(err, OSError):
+        return f"cannot open the workbench database {path}: {err.strerror or err}"
+    text = str(err)
+    if "not a database" in text or "malformed" in text:
+        return f"{path} is not a workbench database ({text}); it was left untouched: pick another file with --db"
+    if "locked" in text or "busy" in text:
+        return f"{path} is locked by another program ({text}); close it and try again"
+    if "readonly" in text or "read-only" in text:
+        return f"{path} is read-only ({text}); make it writable or pick another file with --db"
+    if "unable to open" in text:
+        return f"cannot open {path} ({text}): is the folder writable and the path a file?"
+    return f"the workbench database {path} failed: {text}"
+
+
+class StoreBase:
+    path: Path
+    db: sqlite_utils.Database
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite_utils.Database(sqlite3.connect(self.path, timeout=5.0, check_same_thread=False))
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+            if self.db.journal_mode != "wal":
+                self.db.enable_wal()
+            self._ensure_fts()
+        except (sqlite3.Error, OSError) as err:
+            raise StoreError(explain(self.path, err)) from None
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} was written by a newer workbench (schema {version}, this one knows {len(MIGRATIONS)})"
+            )
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.db.atomic():
+                migration(self.db)
+                self.db.execute(f"PRAGMA user_version = {number}")
+
+    def _ensure_fts(self) -> None:
+        """Full-text indexes (sqlite-utils FTS5 + triggers); made outside the migration's transaction
+        because sqlite-utils builds them with executescript, which commits."""
+        for table, columns in FTS_COLUMNS.items():
+            if self.db[table].exists() and not self.db[table].detect_fts():
+                self.db[table].enable_fts(columns, create_triggers=True)
+
+    def write_error(self, what: str, err: sqlite3.Error) -> StoreError:
+        return StoreError(f"could not {what}: {explain(self.path, err)}")
+
+    def close(self) -> None:
+        self.db.close()
