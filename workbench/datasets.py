@@ -74,6 +74,9 @@ def case_from_record(record: Any, position: int) -> Case:
 def read_dataset(path: Path, name: str | None = None) -> Dataset:
     """Read a .jsonl or .csv file; unreadable lines go to `problems`, duplicates ids too."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".csv"):
+        raise InputError(f"{path}: datasets are .jsonl or .csv files")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -84,13 +87,7 @@ def read_dataset(path: Path, name: str | None = None) -> Dataset:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise InputError(f"{path} is not UTF-8 (bad byte at offset {err.start})") from None
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        records = _jsonl_records(text)
-    elif suffix == ".csv":
-        records = _csv_records(text)
-    else:
-        raise InputError(f"{path}: datasets are .jsonl or .csv files")
+    records = _jsonl_records(text) if suffix in (".jsonl", ".ndjson") else _csv_records(text)
     dataset = Dataset(name or path.stem, [], source=path.name)
     seen: set[str] = set()
     for line, record in records:
