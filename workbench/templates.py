@@ -99,7 +99,10 @@ class Template:
 
     def used_variables(self) -> tuple[str, ...]:
         """The variables the body reads, in the declared order first, then the rest sorted."""
-        found = jinja2.meta.find_undeclared_variables(_ENV.parse(self.body)) - RESERVED
+        try:
+            found = jinja2.meta.find_undeclared_variables(_ENV.parse(self.body)) - RESERVED
+        except jinja2.TemplateSyntaxError:
+            return self.variables  # validate() / render() report the syntax error itself
         declared = [v for v in self.variables if v in found or v in self.variables]
         return tuple(declared + sorted(found - set(declared)))
 
@@ -221,3 +224,13 @@ def model_chat_format(chat_template: str, bos: str = "", eos: str = "") -> ChatF
         )
 
     return format_messages
+
+
+def parse_verbalizer(text: str) -> dict[str, str]:
+    """`positive=A, neutral=B` -> {"positive": "A", "neutral": "B"} (values keep inner spaces: ' great')."""
+    pairs = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if sep and key.strip():
+            pairs[key.strip()] = value.strip("\n")
+    return pairs

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from workbench import models
 from workbench.errors import WorkbenchError
 from workbench.ui.playground import Playground
+from workbench.ui.templates_tab import TemplatesTab
 from workbench.ui.tokenizer_tab import TokenizerTab
 from workbench.ui.workers import EngineThread
 
@@ -27,8 +28,12 @@ class MainWindow(QMainWindow):
         self.playground = Playground()
         self.tabs = QTabWidget()
         self.tokenizer = TokenizerTab()
+        self.store = self._open_store()
+        self.templates = TemplatesTab(self.store) if self.store else None
         self.tabs.addTab(self.playground, "Playground")
         self.tabs.addTab(self.tokenizer, "Tokenizer")
+        if self.templates:
+            self.tabs.addTab(self.templates, "Templates")
         self.setCentralWidget(self.tabs)
         self._build_toolbar()
         self.model_label = QLabel("loading model…")
@@ -43,6 +48,22 @@ class MainWindow(QMainWindow):
         self.tokenizer.load_settings(self.settings)
         self.tabs.setCurrentIndex(int(self.settings.value("window/tab", 0)))
         self.load_model(model or str(self.settings.value("model", "")) or None)
+
+    def _open_store(self):
+        """The database, with the starter library on first start; None (and a message) when it cannot open."""
+        from workbench import config, library_files
+        from workbench.store import Store
+
+        try:
+            store = Store(config.default_db_path())
+            report = library_files.ensure_starter_library(store)
+        except WorkbenchError as err:
+            message = f"{err}. Templates are unavailable until this is fixed."
+            QTimer.singleShot(0, lambda: self.show_error(message))
+            return None
+        if report and report.problems:
+            QTimer.singleShot(0, lambda: self.show_error("Starter library: " + "; ".join(report.problems[:3])))
+        return store
 
     def _build_toolbar(self) -> None:
         bar = self.addToolBar("Model")
@@ -78,9 +99,21 @@ class MainWindow(QMainWindow):
         self.playground.stopRequested.connect(self.engine.stop)
         self.playground.message.connect(self.show_error)
         self.tokenizer.message.connect(self.show_error)
+        if self.templates:
+            self.templates.message.connect(self.show_error)
+            self.templates.sendToPlayground.connect(self._send_to_playground)
+            QShortcut(QKeySequence.Save, self, activated=self._save)
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.playground.run)
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.playground.run)
         QShortcut(QKeySequence("Escape"), self, activated=self.engine.stop)
+
+    def _save(self) -> None:
+        if self.templates and self.tabs.currentWidget() is self.templates:
+            self.templates.save()
+
+    def _send_to_playground(self, text: str) -> None:
+        self.playground.prompt.setPlainText(text)
+        self.tabs.setCurrentWidget(self.playground)
 
     # -- model ------------------------------------------------------------------------
     def load_model(self, name_or_path: str | None) -> None:
@@ -106,6 +139,8 @@ class MainWindow(QMainWindow):
             index = self.model_picker.count() - 1
         self.model_picker.setCurrentIndex(index)
         self.playground.run_button.setEnabled(True)
+        if self.templates:
+            self.templates.set_model(info.path, self.n_ctx)
 
     def _model_failed(self, message: str) -> None:
         self.model_label.setText("model not loaded" if self.model_info is None else self.model_label.text())
@@ -140,12 +175,18 @@ class MainWindow(QMainWindow):
         box.open()  # window-modal, not blocking: the app keeps running
 
     def closeEvent(self, event) -> None:
+        if self.templates and not self.templates.confirm_discard():
+            event.ignore()
+            return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/tab", self.tabs.currentIndex())
         self.playground.save_settings(self.settings)
         self.tokenizer.save_settings(self.settings)
         self.playground.popup.hide()
         self.tokenizer.shutdown()
+        if self.templates:
+            self.templates.shutdown()
+            self.store.close()
         self.engine.shutdown()
         super().closeEvent(event)
 
