@@ -5,6 +5,7 @@ Chinese needs a CJK font (Debian: fonts-noto-cjk).
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -83,9 +84,33 @@ def shoot_tokenizer(app: QApplication, win: MainWindow) -> None:
     tab.ids_toggle.setChecked(False)
 
 
+def shoot_templates(app: QApplication, win: MainWindow) -> None:
+    from PySide6.QtCore import Qt
+
+    tab = win.templates
+    win.tabs.setCurrentWidget(tab)
+    for row in range(tab.library.count()):
+        if tab.library.item(row).data(Qt.UserRole) == "arithmetic-cot-fewshot-zh":
+            tab.library.setCurrentRow(row)
+    index = tab.case_picker.findText("arithmetic-zh:a02")
+    tab.case_picker.setCurrentIndex(index)
+    tab._fill_from_case(index)
+    wait(app, lambda: "tokens for the loaded model" in tab.preview_status.text())
+    wait(app, lambda: False, 0.3)
+    win.grab().save(str(HERE / "templates.png"))
+    tab.body.setPlainText(tab.body.toPlainText().replace("解答:", "解答(请写出每一步):"))
+    tab.save()
+    tab.side_tabs.setCurrentIndex(1)
+    tab.history.list.setCurrentRow(1)
+    wait(app, lambda: False, 0.3)
+    win.grab().save(str(HERE / "templates-history.png"))
+
+
 def main() -> None:
     app = QApplication.instance() or QApplication(sys.argv)
-    settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.IniFormat)
+    scratch = Path(tempfile.mkdtemp())
+    settings = QSettings(str(scratch / "s.ini"), QSettings.IniFormat)
+    os.environ["WORKBENCH_DB"] = str(scratch / "screenshots.sqlite")  # a fresh library, not the user's
     win = MainWindow(settings=settings)
     win.resize(1400, 820)
     win.show()
@@ -93,6 +118,7 @@ def main() -> None:
     shoot(app, win, "The three most important inventions in history are", "playground-english", 3, 0.9)
     shoot(app, win, "台湾最高的山是", "playground-chinese", 2, 0.7)
     shoot_tokenizer(app, win)
+    shoot_templates(app, win)
     win.close()
 
 
