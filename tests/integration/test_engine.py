@@ -197,3 +197,35 @@ def test_generation_stops_with_length_when_the_context_is_full():
         assert len(gen.tokens) < 500
     finally:
         small.close()
+
+
+FEW_SHOT = "".join(f"Sentence: example number {i} is here.\nSentiment: positive\n\n" for i in range(12))
+
+
+def test_a_shared_prefix_is_reused_and_changes_nothing(backend):
+    request_a = GenerationRequest(FEW_SHOT + "Sentence: I hated it.\nSentiment:", SamplingParams(seed=5), max_tokens=8)
+    request_b = GenerationRequest(FEW_SHOT + "Sentence: What a day!\nSentiment:", SamplingParams(seed=5), max_tokens=8)
+    backend.reset_cache()
+    fresh = backend.generate(request_b)
+    backend.generate(request_a)
+    evaluated, reused = backend.prompt_tokens_evaluated, backend.prompt_tokens_reused
+    after_a = backend.generate(request_b)
+    prompt_tokens = len(backend.tokenize(request_b.prompt))
+    assert backend.prompt_tokens_reused - reused >= 64  # whole chunks of the examples came from the cache
+    assert backend.prompt_tokens_evaluated - evaluated < prompt_tokens
+    assert after_a.text == fresh.text
+    assert [t.logprob for t in after_a.tokens] == [t.logprob for t in fresh.tokens]  # bit-identical
+
+
+def test_continuation_logprobs_agree_with_the_next_token_distribution(backend):
+    prompt = "Review: I loved this film.\nOverall, it was"
+    scores = backend.continuation_logprobs(prompt, [" great", " terrible"])
+    dist = backend.next_token(prompt, SamplingParams(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0), top=200)
+    by_text = {c.text: c.logprob for c in dist.candidates}
+    assert scores[0] == pytest.approx(by_text[" great"], abs=1e-4)
+    assert scores[1] == pytest.approx(by_text[" terrible"], abs=1e-4)
+    assert scores[0] > scores[1]
+    two_tokens = backend.continuation_logprobs(prompt, [" great fun"])[0]
+    assert two_tokens < scores[0]  # adding a token can only lower the joint probability
+    with pytest.raises(InvalidParameterError):
+        backend.continuation_logprobs(prompt, [""])

@@ -7,7 +7,6 @@ position's logits are read (no `logits_all`: that would hold n_ctx x vocab float
 
 from __future__ import annotations
 
-import codecs
 import ctypes
 import math
 import secrets
@@ -28,10 +27,9 @@ from workbench.engine.base import (
     OnToken,
     SamplingParams,
     Timings,
-    TokenStep,
-    TopToken,
 )
-from workbench.engine.sampling import SampledDistribution, apply_repeat_penalty, distribution, logsumexp, top_indices
+from workbench.engine.decode_loop import Run, Utf8Text
+from workbench.engine.sampling import apply_repeat_penalty, distribution, logsumexp, top_indices
 from workbench.errors import ContextOverflowError, EngineError, InvalidParameterError, ModelLoadError
 from workbench.models import ModelInfo, inspect
 
@@ -44,6 +42,7 @@ class LoadOptions:
     n_threads: int = 0  # 0: workbench.config.default_threads()
     n_gpu_layers: int = 0  # -1 offloads every layer where the build supports a GPU
     n_batch: int = 512
+    prompt_chunk: int = 64  # prompts are evaluated in chunks aligned to multiples of this (see _eval_prompt)
     flash_attn: bool = True  # llama.cpp's own tools default to it ("auto"); faster decode here
 
     def validate(self) -> LoadOptions:
@@ -90,29 +89,6 @@ def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
-class _Utf8Text:
-    """Turns token bytes into complete characters; partial UTF-8 sequences wait for the rest."""
-
-    def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-
-    def feed(self, data: bytes) -> str:
-        return self._decoder.decode(data)
-
-    def preview(self, data: bytes, pending: bytes) -> str:
-        """What feeding `data` would have returned with `pending` bytes waiting."""
-        if not pending:
-            try:
-                return data.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-        probe = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        return probe.decode(pending + data)
-
-    def pending(self) -> bytes:
-        return self._decoder.getstate()[0]
-
-
 class LlamaBackend:
     """One loaded GGUF model and one context. Thread-safe: one generation at a time."""
 
@@ -153,6 +129,8 @@ class LlamaBackend:
         self._prompt_logits = np.empty(0, dtype=np.float32)
         self._lock = threading.Lock()
         self._cancel = threading.Event()
+        self.prompt_tokens_evaluated = 0  # prompt tokens llama.cpp computed, and those a cached prefix saved
+        self.prompt_tokens_reused = 0
 
     def runtime_info(self) -> dict[str, object]:
         """How the model runs: context, threads, and whether GPU offload really happens."""
@@ -183,10 +161,11 @@ class LlamaBackend:
         return bool(self._llama_cpp.llama_vocab_is_eog(self._vocab, token_id))
 
     # -- evaluation ------------------------------------------------------------------
-    def _decode(self, tokens: Sequence[int], start_pos: int) -> None:
+    def _decode(self, tokens: Sequence[int], start_pos: int, chunk_size: int = 0) -> None:
         batch = self._batch
-        for offset in range(0, len(tokens), self.options.n_batch):
-            chunk = tokens[offset : offset + self.options.n_batch]
+        size = chunk_size or self.options.n_batch
+        for offset in range(0, len(tokens), size):
+            chunk = tokens[offset : offset + size]
             batch.n_tokens = len(chunk)
             for i, token in enumerate(chunk):
                 batch.token[i] = token
@@ -205,22 +184,39 @@ class LlamaBackend:
     def _eval_prompt(self, prompt_ids: list[int]) -> np.ndarray:
         """Evaluate the prompt; return the logits for the first generated token.
 
-        The prompt is always evaluated from position 0 in the same chunks: llama.cpp's
-        kernels round differently for different batch sizes, so reusing a prefix that was
-        evaluated in other chunks would make a seeded run irreproducible. The one reuse is
-        exact: the same prompt again (N samples, a re-run) restores its saved logits.
+        llama.cpp's kernels round differently for different batch shapes, so a KV prefix is
+        only reused when it was computed exactly as a fresh evaluation would compute it:
+        prompts are always cut into chunks at fixed positions (multiples of `prompt_chunk`
+        from 0), and only whole chunks of the previous prompt that the new one shares are
+        kept. A seeded run is then identical whatever ran before it, while prompts sharing
+        a prefix (few-shot examples, an instruction) skip re-evaluating it. The same prompt
+        again (N samples, a re-run) restores its saved logits and evaluates nothing.
         """
-        same = self._prompt_ids == prompt_ids and self._cached_tokens[: len(prompt_ids)] == prompt_ids
+        intact = self._cached_tokens[: len(self._prompt_ids)] == self._prompt_ids
+        same = intact and self._prompt_ids == prompt_ids
         if same and self._llama_cpp.llama_memory_seq_rm(self._memory, 0, len(prompt_ids), -1):
             del self._cached_tokens[len(prompt_ids) :]
             return self._prompt_logits
-        self._llama_cpp.llama_memory_clear(self._memory, True)
-        self._cached_tokens = []
+        chunk = self.options.prompt_chunk
+        shared = _common_prefix(self._prompt_ids, prompt_ids) if intact else 0
+        keep = min(shared, len(prompt_ids) - 1) // chunk * chunk  # whole chunks only; the last one is always run
+        if keep == 0 or not self._llama_cpp.llama_memory_seq_rm(self._memory, 0, keep, -1):
+            self._llama_cpp.llama_memory_clear(self._memory, True)
+            keep = 0
+        self._cached_tokens = list(prompt_ids[:keep])
         self._prompt_ids = []
-        self._decode(prompt_ids, 0)
+        self._decode(prompt_ids[keep:], keep, chunk)
+        self.prompt_tokens_evaluated += len(prompt_ids) - keep
+        self.prompt_tokens_reused += keep
         self._prompt_ids = list(prompt_ids)
         self._prompt_logits = self._last_logits().copy()
         return self._prompt_logits
+
+    def reset_cache(self) -> None:
+        """Forget every cached prompt (the naive baseline of the comparison benchmark)."""
+        with self._lock:
+            self._llama_cpp.llama_memory_clear(self._memory, True)
+            self._cached_tokens, self._prompt_ids = [], []
 
     def _last_logits(self) -> np.ndarray:
         pointer = self._llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
@@ -252,7 +248,7 @@ class LlamaBackend:
             started = time.perf_counter()
             first_logits = self._eval_prompt(prompt_ids)
             prompt_ms = (time.perf_counter() - started) * 1000
-            run = _Run(self, request, seed, prompt_ids)
+            run = Run(self, request, seed, prompt_ids)
             finish = run.loop(first_logits, on_token)
             gen_ms = (time.perf_counter() - started) * 1000 - prompt_ms
         timings = Timings(prompt_ms, gen_ms, len(prompt_ids), run.sampled)
@@ -278,7 +274,7 @@ class LlamaBackend:
             lse = logsumexp(raw, self._scratch)
             sampled = dist.prob_of(ids)
             kept_mass = float(np.exp(logsumexp(raw[dist.ids]) - lse)) if dist.truncated else 1.0
-            text = _Utf8Text()
+            text = Utf8Text()
             candidates = tuple(
                 Candidate(
                     int(t),
@@ -294,6 +290,34 @@ class LlamaBackend:
             )
         return NextTokenDistribution(len(prompt_ids), candidates, dist.kept_count, kept_mass)
 
+    def continuation_logprobs(self, prompt: str, continuations: Sequence[str], add_bos: bool = True) -> list[float]:
+        """log P(continuation | prompt) for each continuation, from the model alone (no sampling).
+
+        Each continuation is tokenized together with the prompt (a boundary may merge, as
+        "it was" + " great"), the shared tokens are the context, and the continuation's
+        tokens are scored one by one: the sum of their log-probabilities.
+        """
+        with self._lock:
+            prompt_ids = self._prepare(prompt, add_bos, room=0)
+            scores = []
+            for text in continuations:
+                full = self.tokenize(prompt + text, add_bos=add_bos)
+                shared = min(_common_prefix(full, prompt_ids), len(full) - 1)
+                context, tokens = full[:shared], full[shared:]
+                if not text or not context:
+                    raise InvalidParameterError(f"cannot score the continuation {text!r}")
+                if len(full) > self.n_ctx:
+                    raise ContextOverflowError(f"the prompt and {text!r} are {len(full):,} tokens, over {self.n_ctx:,}")
+                logits = self._eval_prompt(context)
+                total = 0.0
+                for index, token in enumerate(tokens):
+                    if index:
+                        self._decode([tokens[index - 1]], len(context) + index - 1)
+                        logits = self._last_logits()
+                    total += float(logits[token]) - logsumexp(logits, self._scratch)
+                scores.append(total)
+        return scores
+
     def close(self) -> None:
         if self._batch is not None:
             self._llama_cpp.llama_batch_free(self._batch)
@@ -301,100 +325,9 @@ class LlamaBackend:
         self._llm.close()
 
 
-class _Run:
-    """The state of one generation: the token loop, stop strings, UTF-8 assembly."""
-
-    def __init__(self, backend: LlamaBackend, request: GenerationRequest, seed: int, prompt_ids: list[int]):
-        self.backend = backend
-        self.request = request
-        self.rng = np.random.default_rng(seed)
-        self.history = list(prompt_ids)
-        self.utf8 = _Utf8Text()
-        self.steps: list[TokenStep] = []
-        self.text = ""
-        self.sampled = 0
-        self.stop_sequence: str | None = None
-
-    def loop(self, logits: np.ndarray, on_token: OnToken | None) -> str:
-        backend, request = self.backend, self.request
-        for index in range(request.max_tokens):
-            if backend._cancel.is_set():
-                return "cancelled"
-            if index:
-                logits = backend._last_logits()
-            step, is_end = self.step(logits)
-            self.sampled += 1
-            if is_end:
-                return "stop"
-            self.steps.append(step)
-            if on_token is not None:
-                on_token(step)
-            if self.append_text(step.text):
-                return "stop"
-            last = index == request.max_tokens - 1
-            if last or len(self.history) >= backend.n_ctx:
-                return "length"
-            backend._decode([step.id], len(self.history) - 1)
-        return "length"
-
-    def step(self, raw: np.ndarray) -> tuple[TokenStep, bool]:
-        params, backend, k = self.request.params, self.backend, self.request.top_logprobs
-        penalised = params.repeat_penalty != 1.0 and params.repeat_last_n > 0
-        work = (
-            apply_repeat_penalty(raw, self.history[-params.repeat_last_n :], params.repeat_penalty)
-            if penalised
-            else raw
-        )
-        dist = distribution(work, params, rank=0 if penalised else k)
-        token = dist.draw(self.rng)
-        self.history.append(token)
-        if backend.is_end_of_generation(token):
-            return TokenStep(token, b"", "", 0.0, 0.0), True
-        lse = logsumexp(raw, backend._scratch)
-        raw_top = top_indices(raw, k) if penalised else dist.ranked
-        pending = self.utf8.pending()  # alternatives complete what was pending before this token
-        data = backend.token_bytes(token)
-        chosen_sampled = float(dist.prob_of(np.array([token]))[0])
-        step = TokenStep(
-            id=token,
-            bytes=data,
-            text=self.utf8.feed(data),
-            logprob=float(raw[token]) - lse,
-            logprob_sampled=math.log(chosen_sampled) if chosen_sampled > 0 else -math.inf,
-            top=self.alternatives(raw_top, raw, lse, dist, pending),
-            top_sampled=self.alternatives(dist.top(k)[0], raw, lse, dist, pending),
-            kept=dist.kept_count,
-        )
-        return step, False
-
-    def alternatives(
-        self, ids: np.ndarray, raw: np.ndarray, lse: float, dist: SampledDistribution, pending: bytes
-    ) -> tuple[TopToken, ...]:
-        if ids.size == 0:
-            return ()
-        sampled = dist.prob_of(ids).tolist()
-        removed = dist.removed_by_many(ids, np.array(sampled) > 0)
-        logprobs = (raw[ids].astype(np.float64) - lse).tolist()
-        out = []
-        for token, prob, logprob, stage in zip(ids.tolist(), sampled, logprobs, removed, strict=True):
-            data = self.backend.token_bytes(token)
-            sampled_logprob = math.log(prob) if prob > 0 else None
-            out.append(TopToken(token, self.utf8.preview(data, pending), data, logprob, sampled_logprob, stage))
-        return tuple(out)
-
-    def append_text(self, new_text: str) -> bool:
-        """Add text; True when a stop string now appears (the text is cut before it)."""
-        if not new_text:
-            return False
-        scan_from = len(self.text)
-        self.text += new_text
-        hits = []
-        for stop in self.request.stop:
-            found = self.text.find(stop, max(0, scan_from - len(stop) + 1))
-            if found >= 0:
-                hits.append((found, stop))
-        if not hits:
-            return False
-        position, self.stop_sequence = min(hits)
-        self.text = self.text[:position]
-        return True
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
