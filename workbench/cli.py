@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.commands_library import add_parsers as add_library_parsers
 
     add_library_parsers(commands)
+    from workbench.commands_compare import add_parsers as add_compare_parsers
+
+    add_compare_parsers(commands, _add_sampling_options, _add_model_options, defaults)
 
     runs = commands.add_parser("runs", help="list saved runs, or show one")
     runs.add_argument("id", nargs="?", type=int, help="show this run with every token")

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from workbench import cli, commands_library, commands_tokenize, config, models
+from workbench import cli, commands_compare, commands_library, commands_tokenize, config, models
 from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.errors import InvalidParameterError
 
@@ -22,6 +22,9 @@ def run(args: argparse.Namespace) -> int:
         "tokenize": commands_tokenize.cmd_tokenize,
         "templates": commands_library.cmd_templates,
         "datasets": commands_library.cmd_datasets,
+        "compare": commands_compare.cmd_compare,
+        "experiments": commands_compare.cmd_experiments,
+        "export": commands_compare.cmd_export,
     }[args.command]
     return handler(args)
 

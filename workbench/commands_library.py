@@ -33,6 +33,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rendering.add_argument("--version", type=int)
     rendering.add_argument("--model", "-m", help="model whose tokenizer counts (and chat template formats)")
     rendering.add_argument("--n-ctx", type=int, default=4096, help="context size to check against (default 4096)")
+    delete = actions.add_parser("delete", help="retire a template (its versions stay for the runs that used them)")
+    delete.add_argument("name")
     for name, help_text in (("import", "import every template and dataset file under DIR"), ("export", "write all")):
         action = actions.add_parser(name, help=help_text)
         action.add_argument("dir", type=Path)
@@ -71,7 +73,14 @@ def cmd_templates(args: argparse.Namespace) -> int:
         "render": _render,
         "import": _import,
         "export": _export,
+        "delete": _delete,
     }[args.action](args)
+
+
+def _delete(args: argparse.Namespace) -> int:
+    library_store().delete_template(args.name)
+    cli.emit(args, {"name": args.name, "deleted": True}, f"template {args.name} deleted (versions kept)")
+    return 0
 
 
 def _summary(t: Template) -> dict[str, Any]:

@@ -29,6 +29,8 @@ class LibraryMixin(StoreBase):
         try:
             with self.db.atomic():
                 row = self._template_row(template.name)
+                if row is not None and row.get("deleted_at"):  # saving a retired name brings it back
+                    self.db["templates"].update(row["id"], {"deleted_at": None})
                 if row is None:
                     template_id = self.db["templates"].insert(self._template_fields(template, 1, stamp)).last_pk
                     self._insert_version(template_id, 1, template, stamp)
@@ -85,6 +87,16 @@ class LibraryMixin(StoreBase):
     def _template_row(self, name: str) -> dict[str, Any] | None:
         rows = list(self.db["templates"].rows_where("name = ?", [name], limit=1))
         return rows[0] if rows else None
+
+    def delete_template(self, name: str) -> None:
+        """Retire a template: hidden from the library, its versions kept for the runs that used them."""
+        row = self._template_row(name)
+        if row is None or row.get("deleted_at"):
+            raise InputError(f"no template named '{name}'")
+        try:
+            self.db["templates"].update(row["id"], {"deleted_at": now(), "updated_at": now()})
+        except sqlite3.Error as err:
+            raise self.write_error(f"delete template {name}", err) from None
 
     def get_template(self, name: str, version: int | None = None) -> Template:
         row = self._template_row(name)
@@ -144,6 +156,8 @@ class LibraryMixin(StoreBase):
             rows = list(self.db["templates"].rows_where(order_by="name"))
         found = []
         for row in rows:
+            if row.get("deleted_at"):
+                continue
             if kind and row["kind"] != kind:
                 continue
             if tag and tag not in json.loads(row["tags"] or "[]"):

@@ -106,5 +106,78 @@ def _migration_2(db: sqlite_utils.Database) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key")  # e.g. when the starter library was imported
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2]
+def _migration_3(db: sqlite_utils.Database) -> None:
+    """Comparison experiments: planned cells, their runs, human ratings; templates can be retired."""
+    db["templates"].add_column("deleted_at", str)  # a deleted template keeps its versions for old runs
+    db["experiments"].create(
+        {
+            "id": int,
+            "name": str,
+            "status": str,  # planned, running, stopped, done
+            "dataset": str,
+            "spec": str,  # JSON: templates (name + version), configs, models, samples, scorer, base seed
+            "total_cells": int,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+    )
+    db["grid_runs"].create(
+        {
+            "id": int,
+            "experiment_id": int,
+            "template_version_id": int,
+            "template": str,
+            "template_version": int,
+            "case_id": str,
+            "config_index": int,
+            "model_index": int,
+            "sample_index": int,
+            "status": str,  # planned, done
+            "prompt": str,
+            "vars": str,  # JSON object
+            "expected": str,
+            "choices": str,  # JSON list or NULL
+            "scorer": str,  # JSON answer rule used
+            "model": str,
+            "model_sha256": str,  # first 16 hex digits
+            "params": str,  # JSON: every sampling setting
+            "seed": int,
+            "output": str,
+            "answer": str,
+            "score": float,
+            "choice_logprobs": str,  # JSON {label: logprob} for label likelihood
+            "tokens": str,  # JSON list of TokenStep records
+            "finish_reason": str,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "latency_ms": float,
+            "error": str,
+            "finished_at": str,
+        },
+        pk="id",
+        foreign_keys=[("experiment_id", "experiments", "id"), ("template_version_id", "template_versions", "id")],
+    )
+    db["grid_runs"].create_index(
+        ["experiment_id", "template_version_id", "case_id", "config_index", "model_index", "sample_index"], unique=True
+    )
+    db["grid_runs"].create_index(["experiment_id", "status"])
+    db["ratings"].create(
+        {
+            "id": int,
+            "experiment_id": int,
+            "case_id": str,
+            "left_run_id": int,
+            "right_run_id": int,
+            "choice": str,  # left, right, tie, skip
+            "rater": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("experiment_id", "experiments", "id")],
+    )
+    db["ratings"].create_index(["experiment_id"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2, _migration_3]
 FTS_COLUMNS = {"templates": ["name", "description", "body", "tags"]}

@@ -1,0 +1,168 @@
+"""CLI: `workbench compare`, `workbench experiments`, `workbench export`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from workbench import cli, compare, compare_report
+from workbench.datasets import read_dataset
+from workbench.errors import InputError
+from workbench.scoring import SCORER_NAMES
+
+
+def add_parsers(commands: argparse._SubParsersAction, add_sampling, add_model, defaults) -> None:
+    run = commands.add_parser("compare", help="run templates side by side over a dataset and score them")
+    run.add_argument("--templates", help="comma-separated template names (NAME or NAME@VERSION)")
+    run.add_argument("--dataset", help="a dataset name, or a .jsonl/.csv file (imported first)")
+    run.add_argument("--resume", type=int, metavar="ID", help="run the cells of experiment ID not yet done")
+    run.add_argument("--samples", type=int, default=1, help="samples per cell (majority vote reported too)")
+    run.add_argument("--max-tokens", "-n", type=int, default=64)
+    run.add_argument("--stop", action="append", default=[], help="stop string (repeatable; \\n allowed)")
+    run.add_argument("--top-logprobs", type=int, default=5, help="alternatives stored per token, 0..20")
+    run.add_argument("--scorer", choices=SCORER_NAMES, help="override every template's answer rule")
+    run.add_argument("--name", default="", help="experiment name")
+    run.add_argument("--yes", action="store_true", help=f"run grids over {compare.LARGE_GRID:,} cells")
+    add_model(run)
+    run.add_argument("--models", help="comma-separated models (names or .gguf paths) for a multi-model grid")
+    add_sampling(run, defaults)
+    run.add_argument("--json", action="store_true")
+
+    experiments = commands.add_parser("experiments", help="comparison experiments: list, show, rename, delete")
+    actions = experiments.add_subparsers(dest="action", required=True, parser_class=type(experiments))
+    actions.add_parser("list", help="newest first")
+    for name in ("show", "delete"):
+        action = actions.add_parser(name)
+        action.add_argument("id", type=int)
+    rename = actions.add_parser("rename")
+    rename.add_argument("id", type=int)
+    rename.add_argument("new_name")
+    for parser in actions.choices.values():
+        parser.add_argument("--json", action="store_true")
+
+    export = commands.add_parser("export", help="an experiment's runs, preferences or summary as JSONL or CSV")
+    export.add_argument("--experiment", type=int, required=True, metavar="ID")
+    export.add_argument("--what", choices=("runs", "preferences", "summary"), default="runs")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--out", type=Path, help="file to write (default: stdout)")
+
+
+def _store():
+    from workbench.commands_library import library_store
+
+    return library_store()
+
+
+def _spec(args: argparse.Namespace, store) -> compare.GridSpec:
+    from workbench.commands import sampling_params
+
+    if not args.templates or not args.dataset:
+        raise InputError("compare needs --templates and --dataset (or --resume ID)")
+    dataset = args.dataset
+    if dataset.endswith((".jsonl", ".csv")) or Path(dataset).is_file():
+        read = read_dataset(Path(dataset))
+        for problem in read.problems:
+            print(f"workbench: {problem}", file=sys.stderr)
+        store.save_dataset(read)
+        dataset = read.name
+    stops = tuple(s.replace("\\n", "\n") for s in args.stop)
+    config = compare.Config(sampling_params(args), args.max_tokens, stops)
+    model_list = [m.strip() for m in args.models.split(",")] if args.models else [args.model]
+    return compare.GridSpec(
+        templates=[t.strip() for t in args.templates.split(",") if t.strip()],
+        dataset=dataset,
+        configs=[config],
+        models=model_list,
+        samples=args.samples,
+        scorer=args.scorer,
+        name=args.name,
+        top_logprobs=args.top_logprobs,
+    )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from workbench.engine.llama import LlamaBackend, LoadOptions
+
+    store = _store()
+    if args.resume is not None:
+        experiment_id = args.resume
+        experiment = store.experiment(experiment_id)
+        if experiment["done_cells"] == experiment["total_cells"]:
+            print(f"workbench: experiment {experiment_id} is already complete", file=sys.stderr)
+    else:
+        experiment_id = compare.plan(store, _spec(args, store), confirm_large=args.yes)
+        print(f"workbench: experiment {experiment_id} planned", file=sys.stderr)
+    options = LoadOptions(n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers).validate()
+    last = [0.0]
+
+    def progress(p: compare.Progress) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5 or p.done == p.total:
+            last[0] = now
+            print(f"\r{p.line()}   ", end="" if p.done < p.total else "\n", file=sys.stderr, flush=True)
+
+    compare.run(store, experiment_id, lambda path: LlamaBackend(path, options), on_progress=progress)
+    report = compare_report.summarize(store, experiment_id)
+    cli.emit(args, report, _summary_text(report))
+    return 0
+
+
+def _summary_text(report: dict) -> str:
+    lines = [f"experiment {report['experiment_id']}: {report['name']} ({report['done']}/{report['total']} cells)"]
+    lines.append(f"{'template':<34} {'accuracy':>8} {'95% CI':>15} {'n':>4} {'vote':>6} {'fail':>4} {'ms':>7}")
+    for row in report["summary"]:
+        accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
+        ci = "" if row["ci_low"] is None else f"{row['ci_low']:.2f}-{row['ci_high']:.2f}"
+        vote = "-" if row["majority_accuracy"] is None else f"{row['majority_accuracy']:.3f}"
+        lines.append(
+            f"{row['template']:<34} {accuracy:>8} {ci:>15} {row['n']:>4} {vote:>6} {row['failures']:>4} "
+            f"{row['mean_latency_ms']:>7.0f}"
+        )
+    for pair in report["pairwise"]:
+        verdict = "real difference" if pair["significant"] else "could be noise"
+        lines.append(f"{pair['a']} vs {pair['b']}: p = {pair['p_value']:.3g} ({verdict}, McNemar, n = {pair['n']})")
+    return "\n".join(lines)
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    store = _store()
+    if args.action == "list":
+        found = store.list_experiments()
+        lines = [
+            f"{e['id']:>4} {e['status']:<8} {e['done_cells']}/{e['total_cells']:<6} {e['created_at'][:19]} {e['name']}"
+            for e in found
+        ]
+        cli.emit(args, found, "\n".join(lines) or "no experiments yet")
+    elif args.action == "show":
+        report = compare_report.summarize(store, args.id)
+        cli.emit(args, report, _summary_text(report))
+    elif args.action == "rename":
+        store.set_experiment(args.id, name=args.new_name)
+        cli.emit(args, {"id": args.id, "name": args.new_name}, f"experiment {args.id} renamed")
+    else:
+        store.delete_experiment(args.id)
+        cli.emit(args, {"id": args.id, "deleted": True}, f"experiment {args.id} deleted")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _store()
+    store.experiment(args.experiment)
+    if args.what == "runs":
+        rows = compare_report.run_rows(store, args.experiment)
+    elif args.what == "preferences":
+        rows = compare_report.preference_rows(store, args.experiment)
+    else:
+        report = compare_report.summarize(store, args.experiment)
+        rows = [{"experiment_id": args.experiment, **row} for row in report["summary"]]
+    text = compare_report.to_text(rows, args.format)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        partial = args.out.with_name(args.out.name + ".part")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(args.out)
+        print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)
+    return 0

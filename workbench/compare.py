@@ -1,0 +1,279 @@
+"""Experiments: templates x cases x sampling configurations x models x samples.
+
+`plan` checks everything that can be checked before a token is generated (variables, scorers,
+size), then writes every cell to SQLite. `run` executes the cells still planned, committing
+each on its own, so Stop, a crash or kill -9 lose nothing and `run` again resumes. Cells are
+ordered model -> template -> case -> config -> sample: consecutive prompts share the template's
+prefix (reused from llama.cpp's KV cache) and the samples of a cell share the whole prompt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench import models
+from workbench.datasets import Case
+from workbench.engine.base import GenerationRequest, SamplingParams
+from workbench.errors import InputError, TemplateError, WorkbenchError
+from workbench.scoring import compare, rule_for, score_output, verbalized
+from workbench.templates import AnswerRule, Template, render
+
+LARGE_GRID = 10_000  # more cells than this need an explicit yes
+SEED_STRIDE = 1009
+
+
+class ConfirmationNeeded(InputError):
+    """The grid is large enough that a person should say yes first."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """One sampling configuration of the grid."""
+
+    params: SamplingParams = field(default_factory=SamplingParams)
+    max_tokens: int = 64
+    stop: tuple[str, ...] = ()
+
+    def label(self) -> str:
+        p = self.params
+        return (
+            f"T{p.temperature:g} k{p.top_k} p{p.top_p:g} min-p{p.min_p:g} rep{p.repeat_penalty:g} max{self.max_tokens}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": asdict(self.params), "max_tokens": self.max_tokens, "stop": list(self.stop)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        return cls(SamplingParams(**data["params"]), int(data["max_tokens"]), tuple(data["stop"]))
+
+
+@dataclass
+class GridSpec:
+    templates: list[str]  # names, or name@version
+    dataset: str
+    configs: list[Config] = field(default_factory=lambda: [Config()])
+    models: list[str | None] = field(default_factory=lambda: [None])
+    samples: int = 1
+    scorer: str | None = None  # overrides every template's rule
+    name: str = ""
+    top_logprobs: int = 5
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    elapsed_s: float
+    run_in_session: int
+
+    @property
+    def rate(self) -> float:
+        return self.run_in_session / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+    def line(self) -> str:
+        eta = f"{self.eta_s:.0f} s" if self.eta_s is not None else "?"
+        return f"{self.done}/{self.total} cells, {self.rate:.2f} cells/s, ETA {eta}"
+
+
+def _template(store, reference: str) -> Template:
+    name, sep, version = reference.partition("@")
+    if sep and not version.isdigit():
+        raise InputError(f"template reference {reference!r}: write NAME or NAME@VERSION")
+    return store.get_template(name, int(version) if sep else None)
+
+
+def check_grid(templates: list[Template], cases: list[Case], scorer: str | None) -> None:
+    """Refuse before running: variables a template needs that the dataset lacks, bad rules, bad bodies."""
+    problems = []
+    available = set().union(*(case.vars for case in cases))
+    for template in templates:
+        needed = set(template.variables or template.used_variables())
+        missing = sorted(needed - available)
+        if missing:
+            problems.append(f"template {template.name} needs {', '.join(missing)}, which the dataset does not have")
+            continue
+        for case in cases:
+            try:
+                render(template, case.vars)
+                rule = rule_for(template.answer, case, scorer)
+            except TemplateError as err:
+                problems.append(f"case {case.id}: {err}")
+                break
+            if rule.scorer == "label_likelihood" and not case.choices:
+                problems.append(
+                    f"template {template.name} scores by label likelihood but case {case.id} has no choices"
+                )
+                break
+    if problems:
+        raise InputError("the grid cannot run: " + "; ".join(problems))
+
+
+def plan(store, spec: GridSpec, confirm_large: bool = False) -> int:
+    if not spec.templates:
+        raise InputError("choose at least one template")
+    if spec.samples < 1 or not spec.configs or not spec.models:
+        raise InputError("a grid needs at least one sample, one configuration and one model")
+    templates = [_template(store, reference) for reference in spec.templates]
+    dataset = store.get_dataset(spec.dataset)
+    if not dataset.cases:
+        raise InputError(f"dataset {dataset.name} has no cases")
+    check_grid(templates, dataset.cases, spec.scorer)
+    infos = [models.resolve(m) for m in spec.models]
+    total = len(templates) * len(dataset.cases) * len(spec.configs) * len(infos) * spec.samples
+    if total > LARGE_GRID and not confirm_large:
+        raise ConfirmationNeeded(f"the grid has {total:,} cells; confirm to run it (CLI: --yes)")
+    for config in spec.configs:
+        config.params.validate()
+    base_seed = spec.configs[0].params.seed
+    base_seed = secrets.randbelow(2**31) if base_seed is None else base_seed
+    cells = []
+    for model_index, _info in enumerate(infos):
+        for template in templates:
+            version_id = store.template_version_id(template.name, template.version)
+            for position, case in enumerate(dataset.cases):
+                prompt = render(template, case.vars).text
+                rule = rule_for(template.answer, case, spec.scorer)
+                for config_index, config in enumerate(spec.configs):
+                    for sample in range(spec.samples):
+                        seed = config.params.seed if config.params.seed is not None else base_seed
+                        cells.append(
+                            {
+                                "template_version_id": version_id,
+                                "template": template.name,
+                                "template_version": template.version,
+                                "case_id": case.id,
+                                "config_index": config_index,
+                                "model_index": model_index,
+                                "sample_index": sample,
+                                "prompt": prompt,
+                                "vars": case.vars,
+                                "expected": case.expected,
+                                "choices": list(case.choices) if case.choices else None,
+                                "scorer": rule.to_dict(),
+                                "seed": (seed + SEED_STRIDE * position + sample) % 2**31,
+                            }
+                        )
+    record = {
+        "templates": [{"name": t.name, "version": t.version} for t in templates],
+        "configs": [c.to_dict() for c in spec.configs],
+        "models": [{"name": i.name, "path": i.path} for i in infos],
+        "samples": spec.samples,
+        "scorer": spec.scorer,
+        "base_seed": base_seed,
+        "top_logprobs": spec.top_logprobs,
+    }
+    name = spec.name or f"{dataset.name}: {', '.join(t.name for t in templates)}"
+    return store.create_experiment(name, dataset.name, record, cells)
+
+
+_sha_cache: dict[tuple[str, int, float], str] = {}
+
+
+def model_sha256(path: str) -> str:
+    """First 16 hex digits of the model file's SHA-256 (cached per file, size and time)."""
+    stat = Path(path).stat()
+    key = (path, stat.st_size, stat.st_mtime)
+    if key not in _sha_cache:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+        _sha_cache[key] = digest.hexdigest()[:16]
+    return _sha_cache[key]
+
+
+def run(
+    store,
+    experiment_id: int,
+    load_backend: Callable[[str], Any],
+    on_progress: Callable[[Progress], None] | None = None,
+    stop: threading.Event | None = None,
+    on_cell: Callable[[dict[str, Any]], None] | None = None,
+) -> str:
+    """Run every planned cell; returns the final status ("done" or "stopped")."""
+    experiment = store.experiment(experiment_id)
+    spec = experiment["spec"]
+    configs = [Config.from_dict(c) for c in spec["configs"]]
+    pending = store.pending_cells(experiment_id)
+    total, done = experiment["total_cells"], experiment["done_cells"]
+    store.set_experiment(experiment_id, status="running")
+    started = time.perf_counter()
+    backends: dict[int, Any] = {}
+    try:
+        for count, cell in enumerate(pending, start=1):
+            if stop is not None and stop.is_set():
+                store.set_experiment(experiment_id, status="stopped")
+                return "stopped"
+            model = spec["models"][cell["model_index"]]
+            if cell["model_index"] not in backends:
+                backends.clear()  # one model in memory at a time
+                backends[cell["model_index"]] = load_backend(model["path"])
+            backend = backends[cell["model_index"]]
+            result = run_cell(backend, cell, configs[cell["config_index"]], spec.get("top_logprobs", 5))
+            result.update(model=model["name"], model_sha256=model_sha256(model["path"]))
+            store.finish_cell(cell["id"], result)
+            if on_cell is not None:
+                on_cell({**cell, **result, "status": "done"})
+            if on_progress is not None:
+                on_progress(Progress(done + count, total, time.perf_counter() - started, count))
+    except BaseException:
+        store.set_experiment(experiment_id, status="stopped")
+        raise
+    store.set_experiment(experiment_id, status="done")
+    return "done"
+
+
+def run_cell(backend, cell: dict[str, Any], config: Config, top_logprobs: int) -> dict[str, Any]:
+    """One cell: generate (or score the choices), read the answer, score it. Errors become error runs."""
+    case = Case(cell["case_id"], cell["vars"], cell["expected"], tuple(cell["choices"]) if cell["choices"] else None)
+    rule = AnswerRule.from_dict(cell["scorer"]) or AnswerRule()
+    params = config.params.with_seed(cell["seed"])
+    result: dict[str, Any] = {"params": {**asdict(params), "max_tokens": config.max_tokens, "stop": list(config.stop)}}
+    add_bos = backend.info.add_bos
+    started = time.perf_counter()
+    try:
+        if rule.scorer == "label_likelihood":
+            labels = list(case.choices or ())
+            words = [verbalized(rule, label) for label in labels]
+            logprobs = backend.continuation_logprobs(cell["prompt"], words, add_bos=add_bos)
+            best = max(range(len(labels)), key=lambda i: logprobs[i])
+            result.update(
+                output=words[best],
+                answer=labels[best],
+                score=compare(labels[best], case, rule),
+                choice_logprobs=dict(zip(labels, logprobs, strict=True)),
+                prompt_tokens=len(backend.tokenize(cell["prompt"], add_bos=add_bos)),
+                completion_tokens=0,
+                finish_reason="likelihood",
+                tokens=[],
+            )
+        else:
+            request = GenerationRequest(cell["prompt"], params, config.max_tokens, config.stop, top_logprobs, add_bos)
+            generation = backend.generate(request)
+            scored = score_output(generation.text, case, rule)
+            result.update(
+                output=generation.text,
+                answer=scored.answer,
+                score=scored.score,
+                prompt_tokens=generation.timings.prompt_tokens,
+                completion_tokens=generation.timings.generated_tokens,
+                finish_reason=generation.finish_reason,
+                tokens=[t.to_dict() for t in generation.tokens],
+            )
+    except WorkbenchError as err:  # the grid goes on; the failure is recorded and scores 0
+        result.update(output="", answer=None, score=0.0 if case.expected is not None else None, error=str(err))
+        result.update(prompt_tokens=0, completion_tokens=0, finish_reason="error", tokens=[])
+    result["latency_ms"] = (time.perf_counter() - started) * 1000
+    return result
