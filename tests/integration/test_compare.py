@@ -1,0 +1,264 @@
+"""Comparison grids on the real default model and a real SQLite file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from workbench import compare, compare_report, library_files
+from workbench.datasets import Case, Dataset
+from workbench.engine.base import SamplingParams
+from workbench.errors import InputError, TemplateError
+from workbench.scoring import compare as score_answer
+from workbench.store import Store
+from workbench.templates import AnswerRule, Template
+
+GREEDY = compare.Config(SamplingParams(temperature=0.0, seed=3), max_tokens=4, stop=("\n",))
+
+
+@pytest.fixture
+def store(tmp_path):
+    opened = Store(tmp_path / "wb.sqlite")
+    library_files.ensure_starter_library(opened)
+    small = Dataset("mini", [c for c in opened.get_dataset("sentiment-en").cases[::6]])  # 5 cases
+    opened.save_dataset(small)
+    yield opened
+    opened.close()
+
+
+def grid(store, templates, samples=1, configs=(GREEDY,), **extra) -> int:
+    return compare.plan(store, compare.GridSpec(list(templates), "mini", list(configs), samples=samples, **extra))
+
+
+def test_small_grid_end_to_end(store, backend):
+    experiment_id = grid(store, ["sentiment-cloze-en", "sentiment-instruction-en", "sentiment-3shot-en"])
+    assert len(store.pending_cells(experiment_id)) == 15  # planned before anything ran
+    assert compare.run(store, experiment_id, lambda path: backend) == "done"
+    runs = store.experiment_runs(experiment_id)
+    assert len(runs) == 15 and all(r["status"] == "done" for r in runs)
+    cloze = [r for r in runs if r["template"] == "sentiment-cloze-en"]
+    assert all(set(r["choice_logprobs"]) == {"positive", "neutral", "negative"} for r in cloze)
+    generated = [r for r in runs if r["template"] != "sentiment-cloze-en"]
+    assert all(r["tokens"] and r["completion_tokens"] >= 1 and r["model_sha256"] for r in generated)
+    assert all(len(r["tokens"][0]["top"]) == 5 for r in generated)
+    report = compare_report.summarize(store, experiment_id)
+    assert [row["template"] for row in report["summary"]] == [
+        "sentiment-cloze-en",
+        "sentiment-instruction-en",
+        "sentiment-3shot-en",
+    ]
+    for row in report["summary"]:
+        assert row["n"] == 5 and row["ci_low"] <= row["accuracy"] <= row["ci_high"]
+    assert len(report["pairwise"]) == 3 and all(0 <= p["p_value"] <= 1 for p in report["pairwise"])
+
+
+def test_label_likelihood_matches_the_engine(store, backend):
+    experiment_id = grid(store, ["sentiment-cloze-en"])
+    compare.run(store, experiment_id, lambda path: backend)
+    run = store.experiment_runs(experiment_id)[0]
+    words = [" great", " okay", " terrible"]
+    expected = backend.continuation_logprobs(run["prompt"], words)
+    assert [run["choice_logprobs"][label] for label in ("positive", "neutral", "negative")] == pytest.approx(expected)
+
+
+def test_exported_rows_rescored_independently_give_the_reported_accuracy(store, backend):
+    experiment_id = grid(
+        store,
+        ["sentiment-instruction-en", "sentiment-0shot-en"],
+        samples=2,
+        configs=(compare.Config(SamplingParams(temperature=0.9, seed=11), 4, ("\n",)),),
+    )
+    compare.run(store, experiment_id, lambda path: backend)
+    rows = [
+        json.loads(line)
+        for line in compare_report.to_text(compare_report.run_rows(store, experiment_id), "jsonl").splitlines()
+    ]
+    assert set(compare_report.RUN_KEYS) <= set(rows[0])
+    report = {r["template"]: r for r in compare_report.summarize(store, experiment_id)["summary"]}
+    for template in ("sentiment-instruction-en", "sentiment-0shot-en"):
+        mine = [r for r in rows if r["template"] == template]
+        rescored = []
+        for row in mine:
+            case = Case(row["case_id"], row["vars"], row["expected"], ("positive", "neutral", "negative"))
+            rescored.append(score_answer(row["answer"], case, AnswerRule.from_dict(row["scorer"])))
+        assert sum(rescored) / len(rescored) == pytest.approx(report[template]["accuracy"])
+    seeds = {(r["template"], r["case_id"], r["sample_index"]): r["seed"] for r in rows}
+    first = rows[0]
+    assert seeds[("sentiment-0shot-en", first["case_id"], first["sample_index"])] == first["seed"]  # same dice
+    csv_text = compare_report.to_text(compare_report.run_rows(store, experiment_id), "csv")
+    assert csv_text.splitlines()[0].startswith("experiment_id,template,template_version,case_id,vars")
+
+
+def test_bad_grids_are_refused_before_running(store, tmp_path):
+    with pytest.raises(InputError, match="arithmetic-direct-en needs question"):
+        grid(store, ["arithmetic-direct-en", "sentiment-cloze-en"])
+    store.save_dataset(Dataset("empty", []))
+    with pytest.raises(InputError, match="has no cases"):
+        compare.plan(store, compare.GridSpec(["sentiment-cloze-en"], "empty"))
+    with pytest.raises(TemplateError, match="not a valid regular expression"):
+        store.save_template(Template("bad-regex", "prompt", "{{ text }}", answer=AnswerRule("regex", "(unclosed")))
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    (folder / "r.yaml").write_text(
+        "name: r\nkind: prompt\nanswer: {scorer: regex, pattern: '(x'}\nbody: '{{ text }}'\n"
+    )
+    report = library_files.import_dir(store, folder)
+    assert "r.yaml" in report.problems[0] and "not a valid regular expression" in report.problems[0]
+    assert store.list_experiments() == []
+
+
+def test_huge_grids_need_a_yes(store, monkeypatch):
+    monkeypatch.setattr(compare, "LARGE_GRID", 8)
+    with pytest.raises(compare.ConfirmationNeeded, match="10 cells; confirm"):
+        grid(store, ["sentiment-cloze-en", "sentiment-instruction-en"])
+    spec = compare.GridSpec(["sentiment-cloze-en", "sentiment-instruction-en"], "mini", [GREEDY])
+    assert store.experiment(compare.plan(store, spec, confirm_large=True))["total_cells"] == 10
+
+
+def test_a_case_over_the_context_is_an_error_run_and_the_grid_goes_on(store, backend):
+    store.save_dataset(
+        Dataset(
+            "mini",
+            [
+                Case("long", {"text": "word " * 3000}, "positive", ("positive", "negative")),
+                Case("short", {"text": "Lovely."}, "positive", ("positive", "negative")),
+            ],
+        )
+    )
+    experiment_id = grid(store, ["sentiment-instruction-en"])
+    assert compare.run(store, experiment_id, lambda path: backend) == "done"
+    long_run, short_run = store.experiment_runs(experiment_id)
+    assert "over the context" in long_run["error"] and long_run["score"] == 0.0
+    assert short_run["error"] is None and short_run["output"]
+    assert compare_report.summarize(store, experiment_id)["summary"][0]["failures"] == 1
+
+
+def test_deleting_a_template_keeps_the_versions_runs_refer_to(store, backend):
+    experiment_id = grid(store, ["sentiment-instruction-en"])
+    compare.run(store, experiment_id, lambda path: backend)
+    store.delete_template("sentiment-instruction-en")
+    assert "sentiment-instruction-en" not in [t.name for t in store.list_templates()]
+    assert compare_report.run_rows(store, experiment_id)[0]["template_version"] == 1
+    assert store.get_template("sentiment-instruction-en", 1).body
+    with pytest.raises(InputError):
+        store.delete_template("sentiment-instruction-en")
+
+
+def test_ratings_review_pairs_and_preference_export(store, backend):
+    experiment_id = grid(store, ["sentiment-instruction-en", "sentiment-0shot-en"])
+    compare.run(store, experiment_id, lambda path: backend)
+    pairs = compare_report.review_pairs(store, experiment_id, random.Random(1))
+    assert pairs and all(a["case_id"] == b["case_id"] and a["id"] != b["id"] for a, b in pairs)
+    left, right = pairs[0]
+    store.add_rating(experiment_id, left["case_id"], left["id"], right["id"], "left", "tester")
+    assert len(compare_report.review_pairs(store, experiment_id, random.Random(1))) == len(pairs) - 1
+    if len(pairs) > 1:
+        store.add_rating(experiment_id, pairs[1][0]["case_id"], pairs[1][0]["id"], pairs[1][1]["id"], "tie", "tester")
+    (preference,) = compare_report.preference_rows(store, experiment_id)
+    assert preference["chosen"] == left["output"] and preference["rejected"] == right["output"]
+    assert {"prompt", "chosen", "rejected", "rater", "case_id", "chosen_template"} <= set(preference)
+    rows = {r["template"]: r for r in compare_report.summarize(store, experiment_id)["summary"]}
+    assert rows[left["template"]]["human_wins"] == 1
+    with pytest.raises(InputError):
+        store.add_rating(experiment_id, "x", 1, 2, "maybe", "tester")
+
+
+def test_resume_after_kill_runs_every_cell_exactly_once(cli, isolated_db, tmp_path):
+    planned = cli(
+        "compare",
+        "--templates",
+        "sentiment-instruction-en,sentiment-3shot-en",
+        "--dataset",
+        "sentiment-en",
+        "-t",
+        "0",
+        "--max-tokens",
+        "3",
+        "--json",
+    )
+    assert planned.code == 0, planned.stderr
+    env = {**os.environ, "WORKBENCH_DB": str(isolated_db)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "workbench",
+            "compare",
+            "--templates",
+            "sentiment-instruction-en,sentiment-3shot-en",
+            "--dataset",
+            "sentiment-en",
+            "-t",
+            "0",
+            "--max-tokens",
+            "24",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    store = Store(isolated_db)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        experiments = store.list_experiments()
+        if len(experiments) == 2 and 3 <= experiments[0]["done_cells"] < experiments[0]["total_cells"]:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    experiment = store.list_experiments()[0]
+    assert 0 < experiment["done_cells"] < experiment["total_cells"]
+    finished_before = {r["id"]: r["output"] for r in store.experiment_runs(experiment["id"])}
+    resumed = cli("compare", "--resume", str(experiment["id"]), "--json")
+    assert resumed.code == 0, resumed.stderr
+    runs = store.experiment_runs(experiment["id"])
+    keys = [(r["template"], r["case_id"], r["sample_index"]) for r in runs]
+    assert len(runs) == experiment["total_cells"] == 60 and len(set(keys)) == 60
+    assert all(finished_before[i] == r["output"] for r in runs for i in [r["id"]] if i in finished_before)
+    assert resumed.json()["done"] == 60 and store.experiment(experiment["id"])["status"] == "done"
+
+
+def test_cli_experiments_and_export(cli, tmp_path):
+    run = cli("compare", "--templates", "sentiment-cloze-zh", "--dataset", "sentiment-zh", "--json")
+    assert run.code == 0, run.stderr
+    document = run.json()
+    (row,) = document["summary"]
+    assert set(row) >= {
+        "template",
+        "accuracy",
+        "ci_low",
+        "ci_high",
+        "n",
+        "mean_prompt_tokens",
+        "mean_completion_tokens",
+        "mean_latency_ms",
+    }
+    assert row["n"] == 30 and "cells" in run.stderr
+    experiment_id = document["experiment_id"]
+    listed = cli("experiments", "list", "--json").json()
+    assert listed[0]["id"] == experiment_id and listed[0]["status"] == "done"
+    assert cli("experiments", "rename", str(experiment_id), "zh cloze", "--json").code == 0
+    assert cli("experiments", "show", str(experiment_id), "--json").json()["name"] == "zh cloze"
+    out = tmp_path / "runs.csv"
+    assert (
+        cli("export", "--experiment", str(experiment_id), "--what", "runs", "--format", "csv", "--out", str(out)).code
+        == 0
+    )
+    with out.open(encoding="utf-8", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 30
+    summary = cli("export", "--experiment", str(experiment_id), "--what", "summary")
+    assert json.loads(summary.stdout.splitlines()[0])["accuracy"] == row["accuracy"]
+    assert cli("export", "--experiment", str(experiment_id), "--what", "preferences").stdout == ""
+    assert cli("experiments", "delete", str(experiment_id)).code == 0
+    gone = cli("experiments", "show", str(experiment_id))
+    assert gone.code == 1 and f"no experiment with id {experiment_id}" in gone.stderr
+    missing = cli("compare", "--templates", "nope", "--dataset", "sentiment-zh")
+    assert missing.code == 1 and "no template named 'nope'" in missing.stderr
