@@ -211,7 +211,7 @@ def test_a_shared_prefix_is_reused_and_changes_nothing(backend):
     evaluated, reused = backend.prompt_tokens_evaluated, backend.prompt_tokens_reused
     after_a = backend.generate(request_b)
     prompt_tokens = len(backend.tokenize(request_b.prompt))
-    assert backend.prompt_tokens_reused - reused >= 64  # whole chunks of the examples came from the cache
+    assert backend.prompt_tokens_reused - reused >= 96  # whole chunks of the examples came from the cache
     assert backend.prompt_tokens_evaluated - evaluated < prompt_tokens
     assert after_a.text == fresh.text
     assert [t.logprob for t in after_a.tokens] == [t.logprob for t in fresh.tokens]  # bit-identical

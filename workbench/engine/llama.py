@@ -42,7 +42,7 @@ class LoadOptions:
     n_threads: int = 0  # 0: workbench.config.default_threads()
     n_gpu_layers: int = 0  # -1 offloads every layer where the build supports a GPU
     n_batch: int = 512
-    prompt_chunk: int = 64  # prompts are evaluated in chunks aligned to multiples of this (see _eval_prompt)
+    prompt_chunk: int = 32  # prompts are evaluated in chunks aligned to multiples of this (see _eval_prompt)
     flash_attn: bool = True  # llama.cpp's own tools default to it ("auto"); faster decode here
 
     def validate(self) -> LoadOptions:
