@@ -7,6 +7,8 @@ import json
 import sqlite3
 from typing import Any
 
+from sqlite_utils.db import NotFoundError
+
 from workbench.errors import InputError
 from workbench.store.base import StoreBase, now
 
@@ -45,7 +47,7 @@ class ExperimentsMixin(StoreBase):
     def experiment(self, experiment_id: int) -> dict[str, Any]:
         try:
             row = self.db["experiments"].get(experiment_id)
-        except Exception:  # sqlite_utils.db.NotFoundError
+        except NotFoundError:
             raise InputError(f"no experiment with id {experiment_id}") from None
         row["spec"] = json.loads(row["spec"])
         counts = dict(
@@ -109,7 +111,7 @@ class ExperimentsMixin(StoreBase):
     def grid_run(self, run_id: int) -> dict[str, Any]:
         try:
             return _decode(self.db["grid_runs"].get(run_id))
-        except Exception:
+        except NotFoundError:
             raise InputError(f"no comparison run with id {run_id}") from None
 
     def add_rating(self, experiment_id: int, case_id: str, left: int, right: int, choice: str, rater: str) -> int:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QLabel, QMai
 
 from workbench import models
 from workbench.errors import WorkbenchError
+from workbench.ui.compare_tab import CompareTab
 from workbench.ui.playground import Playground
 from workbench.ui.templates_tab import TemplatesTab
 from workbench.ui.tokenizer_tab import TokenizerTab
@@ -30,10 +31,12 @@ class MainWindow(QMainWindow):
         self.tokenizer = TokenizerTab()
         self.store = self._open_store()
         self.templates = TemplatesTab(self.store) if self.store else None
+        self.compare = CompareTab(self.store, self.settings) if self.store else None
         self.tabs.addTab(self.playground, "Playground")
         self.tabs.addTab(self.tokenizer, "Tokenizer")
         if self.templates:
             self.tabs.addTab(self.templates, "Templates")
+            self.tabs.addTab(self.compare, "Compare")
         self.setCentralWidget(self.tabs)
         self._build_toolbar()
         self.model_label = QLabel("loading model…")
@@ -102,6 +105,8 @@ class MainWindow(QMainWindow):
         if self.templates:
             self.templates.message.connect(self.show_error)
             self.templates.sendToPlayground.connect(self._send_to_playground)
+            self.templates.addToComparison.connect(self._add_to_comparison)
+            self.compare.message.connect(self.show_error)
             QShortcut(QKeySequence.Save, self, activated=self._save)
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.playground.run)
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.playground.run)
@@ -110,6 +115,10 @@ class MainWindow(QMainWindow):
     def _save(self) -> None:
         if self.templates and self.tabs.currentWidget() is self.templates:
             self.templates.save()
+
+    def _add_to_comparison(self, name: str) -> None:
+        self.compare.add_template(name)
+        self.tabs.setCurrentWidget(self.compare)
 
     def _send_to_playground(self, text: str) -> None:
         self.playground.prompt.setPlainText(text)
@@ -141,6 +150,7 @@ class MainWindow(QMainWindow):
         self.playground.run_button.setEnabled(True)
         if self.templates:
             self.templates.set_model(info.path, self.n_ctx)
+            self.compare.set_backend(self.engine.worker.backend)
 
     def _model_failed(self, message: str) -> None:
         self.model_label.setText("model not loaded" if self.model_info is None else self.model_label.text())
@@ -186,6 +196,7 @@ class MainWindow(QMainWindow):
         self.tokenizer.shutdown()
         if self.templates:
             self.templates.shutdown()
+            self.compare.shutdown()
             self.store.close()
         self.engine.shutdown()
         super().closeEvent(event)

@@ -42,6 +42,7 @@ def _split(text: str) -> tuple[str, ...]:
 class TemplatesTab(QWidget):
     message = Signal(str)
     sendToPlayground = Signal(str)
+    addToComparison = Signal(str)
 
     def __init__(self, store) -> None:
         super().__init__()
@@ -143,8 +144,10 @@ class TemplatesTab(QWidget):
         self.revert_button.clicked.connect(self.revert)
         self.send_button = QPushButton("Send to Playground")
         self.send_button.clicked.connect(self._send)
+        self.compare_button = QPushButton("Add to comparison")
+        self.compare_button.clicked.connect(self._add_to_comparison)
         buttons = QHBoxLayout()
-        for widget in (self.save_button, self.revert_button, self.send_button):
+        for widget in (self.save_button, self.revert_button, self.send_button, self.compare_button):
             buttons.addWidget(widget)
         buttons.addStretch(1)
         panel = QWidget()
@@ -372,6 +375,12 @@ class TemplatesTab(QWidget):
         if values:
             self.variable_form.fill(values)
             self.schedule_preview()
+
+    def _add_to_comparison(self) -> None:
+        if self.current is None:
+            self.message.emit("save the template first: a comparison runs saved versions")
+            return
+        self.addToComparison.emit(self.current.name)
 
     def _send(self) -> None:
         try:

@@ -1,0 +1,116 @@
+"""The Compare tab on the real default model: build a grid, run it, open a cell, review two outputs."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
+
+from workbench import compare
+from workbench.ui.app import MainWindow
+from workbench.ui.compare_widgets import CellInspector
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.model_info is not None and win.compare.backend is not None, timeout=30_000)
+    errors: list[str] = []
+    win.show_error = errors.append
+    win.errors = errors
+    yield win
+    win.close()
+
+
+def build(tab, templates: list[str], dataset: str = "sentiment-en") -> None:
+    for name in templates:
+        tab.add_template(name)
+    tab.dataset.setCurrentText(dataset)
+    tab.max_tokens.setValue(3)
+
+
+def test_build_run_inspect_and_review(qtbot, window):
+    tab = window.compare
+    window.tabs.setCurrentWidget(window.templates)
+    window.templates.open_template("sentiment-instruction-en")
+    window.templates.compare_button.click()  # "Add to comparison" from the Templates tab
+    assert window.tabs.currentWidget() is tab
+    build(tab, ["sentiment-cloze-en", "sentiment-0shot-en"], "sentiment-en")
+    assert tab.selected_templates() == ["sentiment-0shot-en", "sentiment-cloze-en", "sentiment-instruction-en"]
+    tab.run_button.click()
+    qtbot.waitUntil(lambda: tab.experiment_id is not None and not tab.running, timeout=120_000)
+    assert "90/90 cells, done" in tab.title.text()
+    assert tab.table.rowCount() == 30 and tab.table.columnCount() == 3
+    assert tab.progress_bar.value() == 90
+    assert tab.table.item(0, 0).text()[0] in "✓✗"
+    assert len(tab.chart.rows) == 3 and "McNemar over 30 cases" in tab.pairwise.text()
+    headers = [tab.table.horizontalHeaderItem(c).text() for c in range(3)]
+    dialog = tab.inspect(0, headers.index("sentiment-instruction-en"))
+    assert isinstance(dialog, CellInspector) and dialog.views and dialog.views[0].tokens
+    dialog.close()
+    cloze = tab.inspect(0, headers.index("sentiment-cloze-en"))
+    assert cloze is not None and not cloze.views  # label likelihood: the choice distribution, no tokens
+    cloze.close()
+    tab.only_failures.setChecked(True)
+    assert all("✗" in " ".join(tab.table.item(r, c).text() for c in range(3)) for r in range(tab.table.rowCount()))
+    tab.only_failures.setChecked(False)
+    tab.result_tabs.setCurrentIndex(1)  # review
+    assert tab.pairs, "two generating templates give pairs to review"
+    left, right = tab.pairs[0]
+    assert tab.review.left_source.text() == "source hidden until you pick"
+    QTest.keyClick(tab.review, Qt.Key_1)
+    assert "was: " in tab.review.left_source.text()
+    (rating,) = tab.store.ratings(tab.experiment_id)
+    assert (rating["choice"], rating["left_run_id"], rating["right_run_id"]) == ("left", left["id"], right["id"])
+
+
+def test_stop_and_resume_finish_every_cell_once(qtbot, window):
+    tab = window.compare
+    build(tab, ["sentiment-instruction-en", "sentiment-3shot-en"])
+    tab.max_tokens.setValue(8)
+    tab.run_button.click()
+    qtbot.waitUntil(lambda: tab.progress_bar.value() >= 3, timeout=60_000)
+    tab.stop_button.click()
+    qtbot.waitUntil(lambda: not tab.running, timeout=60_000)
+    experiment = tab.store.experiment(tab.experiment_id)
+    assert experiment["status"] == "stopped" and experiment["done_cells"] < 60
+    assert tab.resume_button.isEnabled()
+    tab.resume_button.click()
+    qtbot.waitUntil(
+        lambda: not tab.running and tab.store.experiment(tab.experiment_id)["status"] == "done", timeout=120_000
+    )
+    runs = tab.store.experiment_runs(tab.experiment_id)
+    assert len(runs) == 60 and len({(r["template"], r["case_id"]) for r in runs}) == 60
+
+
+def test_bad_grids_and_experiment_management(qtbot, window, tmp_path, monkeypatch):
+    tab = window.compare
+    build(tab, ["arithmetic-direct-en"])
+    tab.run_button.click()
+    assert "needs question" in window.errors[-1] and tab.experiment_id is None
+    tab.add_template("sentiment-0shot-en")
+    monkeypatch.setattr(compare, "LARGE_GRID", 10)
+    asked: list[str] = []
+    monkeypatch.setattr(tab, "ask_large", lambda text: asked.append(text) or False)
+    tab.template_list.item(0).setCheckState(Qt.Unchecked)
+    for row in range(tab.template_list.count()):
+        item = tab.template_list.item(row)
+        if item.data(Qt.UserRole) == "arithmetic-direct-en":
+            item.setCheckState(Qt.Unchecked)
+    tab.run_button.click()
+    assert asked and "30 cells" in asked[0] and tab.store.list_experiments() == []
+    monkeypatch.setattr(compare, "LARGE_GRID", 10_000)
+    tab.max_tokens.setValue(1)
+    tab.run_button.click()
+    qtbot.waitUntil(lambda: tab.experiment_id is not None and not tab.running, timeout=120_000)
+    out = tmp_path / "runs.csv"
+    tab.export_to(out, "runs")
+    assert out.read_text(encoding="utf-8").startswith("experiment_id,template")
+    monkeypatch.setattr(tab, "confirm", lambda text: False)
+    tab.delete()
+    assert len(tab.store.list_experiments()) == 1
+    monkeypatch.setattr(tab, "confirm", lambda text: True)
+    tab.delete()
+    assert tab.store.list_experiments() == [] and tab.experiments.count() == 0
