@@ -106,6 +106,27 @@ def shoot_templates(app: QApplication, win: MainWindow) -> None:
     win.grab().save(str(HERE / "templates-history.png"))
 
 
+def shoot_compare(app: QApplication, win: MainWindow) -> None:
+    tab = win.compare
+    win.tabs.setCurrentWidget(tab)
+    for name in ("sentiment-cloze-en", "sentiment-instruction-en", "sentiment-3shot-en", "sentiment-0shot-en"):
+        tab.add_template(name)
+    tab.dataset.setCurrentText("sentiment-en")
+    tab.max_tokens.setValue(6)
+    tab.start_new()
+    wait(app, lambda: tab.experiment_id is not None and not tab.running, 600)
+    wait(app, lambda: False, 0.5)
+    win.grab().save(str(HERE / "compare.png"))
+    headers = [tab.table.horizontalHeaderItem(c).text() for c in range(tab.table.columnCount())]
+    dialog = tab.inspect(5, headers.index("sentiment-3shot-en"))
+    wait(app, lambda: False, 0.3)
+    dialog.grab().save(str(HERE / "compare-cell.png"))
+    dialog.close()
+    tab.result_tabs.setCurrentIndex(1)
+    wait(app, lambda: False, 0.3)
+    win.grab().save(str(HERE / "compare-review.png"))
+
+
 def main() -> None:
     app = QApplication.instance() or QApplication(sys.argv)
     scratch = Path(tempfile.mkdtemp())
@@ -119,6 +140,7 @@ def main() -> None:
     shoot(app, win, "台湾最高的山是", "playground-chinese", 2, 0.7)
     shoot_tokenizer(app, win)
     shoot_templates(app, win)
+    shoot_compare(app, win)
     win.close()
 
 
