@@ -171,40 +171,15 @@ def test_ratings_review_pairs_and_preference_export(store, backend):
         store.add_rating(experiment_id, "x", 1, 2, "maybe", "tester")
 
 
+GRID_ARGS = ["--templates", "sentiment-instruction-en,sentiment-3shot-en", "--dataset", "sentiment-en", "-t", "0"]
+
+
 def test_resume_after_kill_runs_every_cell_exactly_once(cli, isolated_db, tmp_path):
-    planned = cli(
-        "compare",
-        "--templates",
-        "sentiment-instruction-en,sentiment-3shot-en",
-        "--dataset",
-        "sentiment-en",
-        "-t",
-        "0",
-        "--max-tokens",
-        "3",
-        "--json",
-    )
+    planned = cli("compare", *GRID_ARGS, "--max-tokens", "3", "--json")  # a first, finished experiment
     assert planned.code == 0, planned.stderr
     env = {**os.environ, "WORKBENCH_DB": str(isolated_db)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "workbench",
-            "compare",
-            "--templates",
-            "sentiment-instruction-en,sentiment-3shot-en",
-            "--dataset",
-            "sentiment-en",
-            "-t",
-            "0",
-            "--max-tokens",
-            "24",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [sys.executable, "-m", "workbench", "compare", *GRID_ARGS, "--max-tokens", "8"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = Store(isolated_db)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
