@@ -23,6 +23,7 @@ def add_parsers(commands: argparse._SubParsersAction, add_sampling, add_model, d
     run.add_argument("--stop", action="append", default=[], help="stop string (repeatable; \\n allowed)")
     run.add_argument("--top-logprobs", type=int, default=5, help="alternatives stored per token, 0..20")
     run.add_argument("--scorer", choices=SCORER_NAMES, help="override every template's answer rule")
+    run.add_argument("--temperatures", metavar="LIST", help="one configuration per temperature, e.g. 0,0.7,1.0")
     run.add_argument("--name", default="", help="experiment name")
     run.add_argument("--yes", action="store_true", help=f"run grids over {compare.LARGE_GRID:,} cells")
     add_model(run)
@@ -73,7 +74,9 @@ def _spec(args: argparse.Namespace, store) -> compare.GridSpec:
     return compare.GridSpec(
         templates=[t.strip() for t in args.templates.split(",") if t.strip()],
         dataset=dataset,
-        configs=[config],
+        configs=compare.sweep(config, compare.parse_floats(args.temperatures, "--temperatures"))
+        if args.temperatures
+        else [config],
         models=model_list,
         samples=args.samples,
         scorer=args.scorer,

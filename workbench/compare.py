@@ -87,6 +87,22 @@ class Progress:
         return f"{self.done}/{self.total} cells, {self.rate:.2f} cells/s, ETA {eta}"
 
 
+def parse_floats(text: str, what: str) -> list[float]:
+    """'0, 0.7,1' -> [0.0, 0.7, 1.0]: one sampling configuration per value."""
+    try:
+        values = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"{what}: write numbers separated by commas, got {text!r}") from None
+    if not values:
+        raise InputError(f"{what}: give at least one value")
+    return values
+
+
+def sweep(config: Config, temperatures: list[float]) -> list[Config]:
+    """The same configuration at several temperatures (the grid's settings axis)."""
+    return [Config(config.params.with_temperature(t), config.max_tokens, config.stop) for t in temperatures]
+
+
 def _template(store, reference: str) -> Template:
     name, sep, version = reference.partition("@")
     if sep and not version.isdigit():

@@ -40,7 +40,8 @@ def group_label(run: dict[str, Any], spec: dict[str, Any]) -> str:
     """The template, plus the config and model when the grid has several."""
     label = run["template"]
     if len(spec["configs"]) > 1:
-        label += f" · config {run['config_index'] + 1}"
+        params = spec["configs"][run["config_index"]]["params"]
+        label += f" · config {run['config_index'] + 1} (T{params['temperature']:g})"
     if len(spec["models"]) > 1:
         label += f" · {spec['models'][run['model_index']]['name']}"
     return label

@@ -237,3 +237,29 @@ def test_cli_experiments_and_export(cli, tmp_path):
     assert gone.code == 1 and f"no experiment with id {experiment_id}" in gone.stderr
     missing = cli("compare", "--templates", "nope", "--dataset", "sentiment-zh")
     assert missing.code == 1 and "no template named 'nope'" in missing.stderr
+
+
+def test_a_temperature_sweep_is_the_settings_axis(cli):
+    result = cli(
+        "compare",
+        "--templates",
+        "sentiment-instruction-en",
+        "--dataset",
+        "sentiment-en",
+        "--temperatures",
+        "0,1.2",
+        "--seed",
+        "4",
+        "--max-tokens",
+        "2",
+        "--json",
+    )
+    assert result.code == 0, result.stderr
+    labels = [row["template"] for row in result.json()["summary"]]
+    assert labels == ["sentiment-instruction-en · config 1 (T0)", "sentiment-instruction-en · config 2 (T1.2)"]
+    (pair,) = result.json()["pairwise"]
+    assert pair["n"] == 30
+    bad = cli(
+        "compare", "--templates", "sentiment-instruction-en", "--dataset", "sentiment-en", "--temperatures", "hot"
+    )
+    assert bad.code == 1 and "--temperatures: write numbers separated by commas" in bad.stderr

@@ -53,6 +53,9 @@ class SamplingParams:
     def with_seed(self, seed: int) -> SamplingParams:
         return replace(self, seed=seed)
 
+    def with_temperature(self, temperature: float) -> SamplingParams:
+        return replace(self, temperature=temperature).validate()
+
 
 @dataclass(frozen=True)
 class GenerationRequest:

@@ -115,7 +115,8 @@ class CompareTab(QWidget):
         self.template_list = QListWidget()
         self.dataset = QComboBox()
         self.samples = QSpinBox(minimum=1, maximum=64, value=1)
-        self.temperature = QDoubleSpinBox(minimum=0.0, maximum=5.0, singleStep=0.1, value=0.0)
+        self.temperatures = QLineEdit("0")
+        self.temperatures.setToolTip("one configuration per value, e.g. 0, 0.7, 1.0")
         self.top_k = QSpinBox(minimum=0, maximum=1000, value=40)
         self.top_p = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, value=0.95)
         self.min_p = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.01, value=0.05)
@@ -131,7 +132,7 @@ class CompareTab(QWidget):
         for label, widget in (
             ("Dataset", self.dataset),
             ("Samples per cell", self.samples),
-            ("Temperature", self.temperature),
+            ("Temperature(s)", self.temperatures),
             ("Top-k", self.top_k),
             ("Top-p", self.top_p),
             ("Min-p", self.min_p),
@@ -240,8 +241,9 @@ class CompareTab(QWidget):
 
     # -- running ---------------------------------------------------------------------------
     def spec(self) -> compare.GridSpec:
+        temperatures = compare.parse_floats(self.temperatures.text(), "temperature")
         params = SamplingParams(
-            temperature=self.temperature.value(),
+            temperature=temperatures[0],
             top_k=self.top_k.value(),
             top_p=self.top_p.value(),
             min_p=self.min_p.value(),
@@ -254,7 +256,7 @@ class CompareTab(QWidget):
         return compare.GridSpec(
             self.selected_templates(),
             self.dataset.currentText(),
-            [config],
+            compare.sweep(config, temperatures),
             [model],
             self.samples.value(),
             self.scorer.currentData() or None,
