@@ -44,6 +44,7 @@ class Run:
     def __init__(self, backend: LlamaBackend, request: GenerationRequest, seed: int, prompt_ids: list[int]):
         self.backend = backend
         self.request = request
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.history = list(prompt_ids)
         self.utf8 = Utf8Text()
@@ -53,26 +54,32 @@ class Run:
         self.stop_sequence: str | None = None
 
     def loop(self, logits: np.ndarray, on_token: OnToken | None) -> str:
-        backend, request = self.backend, self.request
-        for index in range(request.max_tokens):
+        """The single-sequence path: sample, then let llama.cpp evaluate the token, until done."""
+        backend = self.backend
+        while True:
             if backend._cancel.is_set():
                 return "cancelled"
-            if index:
-                logits = backend._last_logits()
-            step, is_end = self.step(logits)
-            self.sampled += 1
-            if is_end:
-                return "stop"
-            self.steps.append(step)
-            if on_token is not None:
-                on_token(step)
-            if self.append_text(step.text):
-                return "stop"
-            last = index == request.max_tokens - 1
-            if last or len(self.history) >= backend.n_ctx:
-                return "length"
-            backend._decode([step.id], len(self.history) - 1)
-        return "length"
+            finish = self.advance(logits, on_token)
+            if finish is not None:
+                return finish
+            backend._decode([self.history[-1]], len(self.history) - 1)
+            logits = backend._last_logits()
+
+    def advance(self, logits: np.ndarray, on_token: OnToken | None) -> str | None:
+        """Sample one token from `logits` and record it; the finish reason, or None when the token
+        must be evaluated and the run goes on (the batched path evaluates it with other sequences)."""
+        step, is_end = self.step(logits)
+        self.sampled += 1
+        if is_end:
+            return "stop"
+        self.steps.append(step)
+        if on_token is not None:
+            on_token(step)
+        if self.append_text(step.text):
+            return "stop"
+        if self.sampled >= self.request.max_tokens or len(self.history) >= self.backend.n_ctx:
+            return "length"
+        return None
 
     def step(self, raw: np.ndarray) -> tuple[TokenStep, bool]:
         params, backend, k = self.request.params, self.backend, self.request.top_logprobs

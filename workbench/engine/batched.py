@@ -1,0 +1,187 @@
+"""Batched multi-sequence generation: many requests decoded together, one token each per step.
+
+Each request gets a sequence id in the unified KV cache. A prompt is evaluated once, in the
+same aligned chunks as the single path, and copied to every other sequence with the same
+prompt (`llama_memory_seq_cp`, no re-evaluation). Then each step puts the last token of every
+live sequence into one `llama_batch`; each sequence samples from its own row with its own
+settings and its own seed's RNG. A finished sequence frees its slot for the next request
+(continuous batching); requests beyond the width wait in the queue. Every sequence has its own
+KV stream of the full context, so a long request never crowds out its neighbours.
+Results equal the single path's: same prompt chunks, same kernels per row (see LlamaBackend._load).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from workbench.engine.base import Generation, GenerationRequest, Timings, TokenStep
+from workbench.engine.decode_loop import Run
+from workbench.errors import EngineError, WorkbenchError
+
+SEED_RANGE = 2**31
+# llama.cpp's CPU flash attention switches to a tiled kernel for 8 or more query rows
+# (GGML_FA_TILE_Q), which rounds differently from the one-row kernel of the single path;
+# decoding at most 7 rows per llama_decode keeps every row bit-identical to running alone.
+MAX_EXACT_ROWS = 7
+OnSequenceToken = Callable[[int, TokenStep], None]
+OnSequenceDone = Callable[[int, "Generation | WorkbenchError"], None]
+
+
+@dataclass
+class _Slot:
+    index: int  # which request
+    seq: int
+    run: Run
+    prompt_ids: list[int]
+    started: float
+    prompt_ms: float
+    logits: np.ndarray | None = None  # for the next sample (from the prompt, or the last step's row)
+
+
+class BatchCancel:
+    """Cancel one sequence (by request index) or all; checked between steps, from any thread."""
+
+    def __init__(self) -> None:
+        self.all = threading.Event()
+        self._indices: set[int] = set()
+        self._lock = threading.Lock()
+
+    def cancel(self, index: int | None = None) -> None:
+        if index is None:
+            self.all.set()
+            return
+        with self._lock:
+            self._indices.add(index)
+
+    def is_cancelled(self, index: int) -> bool:
+        with self._lock:
+            return self.all.is_set() or index in self._indices
+
+
+def generate_many(
+    backend,
+    requests: list[GenerationRequest],
+    width: int,
+    on_token: OnSequenceToken | None = None,
+    on_done: OnSequenceDone | None = None,
+    cancel: BatchCancel | None = None,
+) -> list[Generation | WorkbenchError]:
+    """Generate every request, `width` at a time; each result is a Generation or the error it met."""
+    width = max(1, min(width, backend.options.n_parallel))
+    cancel = cancel or BatchCancel()
+    results: list[Generation | WorkbenchError | None] = [None] * len(requests)
+    seeds = [r.params.seed if r.params.seed is not None else secrets.randbelow(SEED_RANGE) for r in requests]
+    with backend._lock:
+        backend._cancel.clear()
+        backend._forget_cache()
+        try:
+            _Batch(backend, requests, seeds, width, on_token, on_done, cancel, results).run()
+        finally:
+            backend._forget_cache()
+    return [r if r is not None else EngineError("the request did not run") for r in results]
+
+
+class _Batch:
+    def __init__(self, backend, requests, seeds, width, on_token, on_done, cancel, results) -> None:
+        self.backend = backend
+        self.llama_cpp = backend._llama_cpp
+        self.requests = requests
+        self.seeds = seeds
+        self.width = width
+        self.on_token = on_token
+        self.on_done = on_done
+        self.cancel = cancel
+        self.results = results
+        self.queue = list(range(len(requests)))
+        self.slots: dict[int, _Slot] = {}  # seq id -> slot
+        self.prompt_logits: dict[tuple[int, ...], np.ndarray] = {}
+
+    # -- admission -------------------------------------------------------------------------
+    def admit(self) -> None:
+        while self.queue and len(self.slots) < self.width:
+            index = self.queue[0]
+            request = self.requests[index]
+            try:
+                request.validate()
+                prompt_ids = self.backend._prepare(request.prompt, request.add_bos, room=1)
+            except WorkbenchError as err:
+                self.queue.pop(0)
+                self.finish_error(index, err)
+                continue
+            self.queue.pop(0)
+            seq = next(s for s in range(self.width) if s not in self.slots)
+            self.start(index, seq, prompt_ids)
+
+    def start(self, index: int, seq: int, prompt_ids: list[int]) -> None:
+        request = replace(self.requests[index], params=self.requests[index].params.with_seed(self.seeds[index]))
+        started = time.perf_counter()
+        logits = self.load_prompt(seq, prompt_ids)
+        prompt_ms = (time.perf_counter() - started) * 1000
+        run = Run(self.backend, request, self.seeds[index], prompt_ids)
+        self.slots[seq] = _Slot(index, seq, run, prompt_ids, started, prompt_ms, logits)
+
+    def load_prompt(self, seq: int, prompt_ids: list[int]) -> np.ndarray:
+        """Copy the prompt's KV from a running sequence that has it, else evaluate it (aligned chunks)."""
+        key = tuple(prompt_ids)
+        for other in self.slots.values():
+            if other.prompt_ids == prompt_ids and key in self.prompt_logits:
+                # each sequence has its own KV stream; llama.cpp copies streams whole, then the
+                # tokens the other sequence generated after the prompt are dropped
+                memory = self.backend._memory
+                self.llama_cpp.llama_memory_seq_cp(memory, other.seq, seq, -1, -1)
+                self.llama_cpp.llama_memory_seq_rm(memory, seq, len(prompt_ids), -1)
+                self.backend.prompt_tokens_reused += len(prompt_ids)
+                return self.prompt_logits[key]
+        logits = self.backend._decode_sequence(prompt_ids, seq)
+        self.prompt_logits[key] = logits
+        return logits
+
+    # -- stepping --------------------------------------------------------------------------
+    def run(self) -> None:
+        self.admit()
+        while self.slots:
+            ready = []
+            for slot in list(self.slots.values()):
+                if self.cancel.is_cancelled(slot.index):
+                    self.finish(slot, "cancelled")
+                    continue
+                callback = (lambda step, i=slot.index: self.on_token(i, step)) if self.on_token else None
+                finish = slot.run.advance(slot.logits, callback)
+                if finish is not None:
+                    self.finish(slot, finish)
+                else:
+                    ready.append(slot)
+            if ready:
+                self.step(ready)
+            self.admit()
+
+    def step(self, slots: list[_Slot]) -> None:
+        groups = -(-len(slots) // MAX_EXACT_ROWS)
+        size = -(-len(slots) // groups)  # balanced: 8 rows run as 4 + 4, not 7 + 1
+        for start in range(0, len(slots), size):
+            part = slots[start : start + size]
+            rows = self.backend._decode_rows([(s.run.history[-1], len(s.run.history) - 1, s.seq) for s in part])
+            for slot, row in zip(part, rows, strict=True):
+                slot.logits = row
+
+    def finish(self, slot: _Slot, reason: str) -> None:
+        del self.slots[slot.seq]
+        self.llama_cpp.llama_memory_seq_rm(self.backend._memory, slot.seq, -1, -1)
+        run = slot.run
+        gen_ms = (time.perf_counter() - slot.started) * 1000 - slot.prompt_ms
+        timings = Timings(slot.prompt_ms, gen_ms, len(slot.prompt_ids), run.sampled)
+        generation = Generation(run.text, reason, tuple(run.steps), timings, run.seed, run.stop_sequence)
+        self.results[slot.index] = generation
+        if self.on_done is not None:
+            self.on_done(slot.index, generation)
+
+    def finish_error(self, index: int, err: WorkbenchError) -> None:
+        self.results[index] = err
+        if self.on_done is not None:
+            self.on_done(index, err)
