@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     generate.add_argument("--top-logprobs", type=int, default=10, help="alternatives per token, 0..20")
     generate.add_argument("--samples", type=int, default=1, help="independent samples (seed, seed+1, ...)")
+    generate.add_argument(
+        "--parallel", type=int, default=4, help="samples decoded together (1: one after another; results are equal)"
+    )
     generate.add_argument("--no-log", action="store_true", help="do not save the run to the database")
     generate.add_argument("--json", action="store_true")
 

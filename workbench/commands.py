@@ -8,7 +8,7 @@ from typing import Any
 
 from workbench import cli, commands_compare, commands_library, commands_tokenize, config, models
 from workbench.engine.base import GenerationRequest, SamplingParams
-from workbench.errors import InvalidParameterError
+from workbench.errors import InvalidParameterError, WorkbenchError
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,10 +41,21 @@ def sampling_params(args: argparse.Namespace) -> SamplingParams:
     ).validate()
 
 
-def load_backend(args: argparse.Namespace):  # -> LlamaBackend (import kept lazy: llama.cpp is slow to import)
-    from workbench.engine.llama import LlamaBackend, LoadOptions
+def load_options(args: argparse.Namespace):
+    from workbench.engine.llama import LoadOptions
 
-    options = LoadOptions(n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers).validate()
+    parallel = getattr(args, "parallel", 1)
+    if parallel < 1:
+        raise InvalidParameterError(f"--parallel must be >= 1 (got {parallel})")
+    return LoadOptions(
+        n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers, n_parallel=min(parallel, 64)
+    ).validate()
+
+
+def load_backend(args: argparse.Namespace):  # -> LlamaBackend (import kept lazy: llama.cpp is slow to import)
+    from workbench.engine.llama import LlamaBackend
+
+    options = load_options(args)
     return LlamaBackend(models.resolve(args.model), options)
 
 
@@ -90,10 +101,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise InvalidParameterError(f"samples must be >= 1 (got {args.samples})")
     request = _request(args, prompt, params)
     backend = load_backend(args)
-    samples = []
-    for index in range(args.samples):
-        sample_params = params if params.seed is None else params.with_seed(params.seed + index)
-        samples.append(backend.generate(replace(request, params=sample_params)))
+    requests = [
+        replace(request, params=params if params.seed is None else params.with_seed(params.seed + index))
+        for index in range(args.samples)
+    ]
+    if args.parallel > 1 and len(requests) > 1:
+        from workbench.engine.batched import generate_many
+
+        samples = generate_many(backend, requests, width=args.parallel)
+        for sample in samples:
+            if isinstance(sample, WorkbenchError):
+                raise sample
+    else:
+        samples = [backend.generate(r) for r in requests]
     prompt_tokens = samples[0].timings.prompt_tokens
     run_id = None
     if not args.no_log:

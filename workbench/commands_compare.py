@@ -26,6 +26,7 @@ def add_parsers(commands: argparse._SubParsersAction, add_sampling, add_model, d
     run.add_argument("--temperatures", metavar="LIST", help="one configuration per temperature, e.g. 0,0.7,1.0")
     run.add_argument("--name", default="", help="experiment name")
     run.add_argument("--yes", action="store_true", help=f"run grids over {compare.LARGE_GRID:,} cells")
+    run.add_argument("--parallel", type=int, default=4, help="cells decoded together (1: one at a time; equal results)")
     add_model(run)
     run.add_argument("--models", help="comma-separated models (names or .gguf paths) for a multi-model grid")
     add_sampling(run, defaults)
@@ -86,7 +87,8 @@ def _spec(args: argparse.Namespace, store) -> compare.GridSpec:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.engine.llama import LlamaBackend, LoadOptions
+    from workbench.commands import load_options
+    from workbench.engine.llama import LlamaBackend
 
     store = _store()
     if args.resume is not None:
@@ -97,7 +99,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         experiment_id = compare.plan(store, _spec(args, store), confirm_large=args.yes)
         print(f"workbench: experiment {experiment_id} planned", file=sys.stderr)
-    options = LoadOptions(n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers).validate()
+    options = load_options(args)
     last = [0.0]
 
     def progress(p: compare.Progress) -> None:
@@ -106,7 +108,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             last[0] = now
             print(f"\r{p.line()}   ", end="" if p.done < p.total else "\n", file=sys.stderr, flush=True)
 
-    compare.run(store, experiment_id, lambda path: LlamaBackend(path, options), on_progress=progress)
+    compare.run(
+        store, experiment_id, lambda path: LlamaBackend(path, options), on_progress=progress, parallel=args.parallel
+    )
     report = compare_report.summarize(store, experiment_id)
     cli.emit(args, report, _summary_text(report))
     return 0

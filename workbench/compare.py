@@ -217,8 +217,12 @@ def run(
     on_progress: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
     on_cell: Callable[[dict[str, Any]], None] | None = None,
+    parallel: int = 1,
 ) -> str:
-    """Run every planned cell; returns the final status ("done" or "stopped")."""
+    """Run every planned cell; returns the final status ("done" or "stopped").
+
+    With `parallel` > 1, consecutive generation cells are decoded together (batched, results
+    equal to one at a time); each cell is still committed the moment it finishes."""
     experiment = store.experiment(experiment_id)
     spec = experiment["spec"]
     configs = [Config.from_dict(c) for c in spec["configs"]]
@@ -227,23 +231,35 @@ def run(
     store.set_experiment(experiment_id, status="running")
     started = time.perf_counter()
     backends: dict[int, Any] = {}
+    finished = [0]
+
+    def commit(cell: dict[str, Any], result: dict[str, Any]) -> None:
+        model = spec["models"][cell["model_index"]]
+        result.update(model=model["name"], model_sha256=model_sha256(model["path"]))
+        store.finish_cell(cell["id"], result)
+        finished[0] += 1
+        if on_cell is not None:
+            on_cell({**cell, **result, "status": "done"})
+        if on_progress is not None:
+            on_progress(Progress(done + finished[0], total, time.perf_counter() - started, finished[0]))
+
     try:
-        for count, cell in enumerate(pending, start=1):
+        for model_index, group in _runs_of(pending, parallel):
             if stop is not None and stop.is_set():
                 store.set_experiment(experiment_id, status="stopped")
                 return "stopped"
-            model = spec["models"][cell["model_index"]]
-            if cell["model_index"] not in backends:
+            if model_index not in backends:
                 backends.clear()  # one model in memory at a time
-                backends[cell["model_index"]] = load_backend(model["path"])
-            backend = backends[cell["model_index"]]
-            result = run_cell(backend, cell, configs[cell["config_index"]], spec.get("top_logprobs", 5))
-            result.update(model=model["name"], model_sha256=model_sha256(model["path"]))
-            store.finish_cell(cell["id"], result)
-            if on_cell is not None:
-                on_cell({**cell, **result, "status": "done"})
-            if on_progress is not None:
-                on_progress(Progress(done + count, total, time.perf_counter() - started, count))
+                backends[model_index] = load_backend(spec["models"][model_index]["path"])
+            backend = backends[model_index]
+            if len(group) == 1:
+                cell = group[0]
+                commit(cell, run_cell(backend, cell, configs[cell["config_index"]], spec.get("top_logprobs", 5)))
+            else:
+                run_batch(backend, group, configs, spec.get("top_logprobs", 5), parallel, commit, stop)
+        if stop is not None and stop.is_set() and finished[0] < len(pending):
+            store.set_experiment(experiment_id, status="stopped")
+            return "stopped"
     except BaseException:
         store.set_experiment(experiment_id, status="stopped")
         raise
@@ -251,45 +267,114 @@ def run(
     return "done"
 
 
-def run_cell(backend, cell: dict[str, Any], config: Config, top_logprobs: int) -> dict[str, Any]:
-    """One cell: generate (or score the choices), read the answer, score it. Errors become error runs."""
+def _is_generation(cell: dict[str, Any]) -> bool:
+    return (cell["scorer"] or {}).get("scorer") != "label_likelihood"
+
+
+def _runs_of(cells: list[dict[str, Any]], parallel: int):
+    """(model index, cells): consecutive generation cells of one model together when batching,
+    everything else one by one, in the planned order."""
+    group: list[dict[str, Any]] = []
+    for cell in cells:
+        batchable = parallel > 1 and _is_generation(cell)
+        if group and (not batchable or cell["model_index"] != group[0]["model_index"]):
+            yield group[0]["model_index"], group
+            group = []
+        if batchable:
+            group.append(cell)
+        else:
+            yield cell["model_index"], [cell]
+    if group:
+        yield group[0]["model_index"], group
+
+
+def run_batch(backend, cells, configs, top_logprobs: int, parallel: int, commit, stop) -> None:
+    """Generation cells decoded together; each committed as it finishes; Stop lets running ones end."""
+    from workbench.engine.batched import BatchCancel, generate_many
+
+    requests, contexts = [], []
+    for cell in cells:
+        config = configs[cell["config_index"]]
+        params = config.params.with_seed(cell["seed"])
+        requests.append(
+            GenerationRequest(
+                cell["prompt"], params, config.max_tokens, config.stop, top_logprobs, backend.info.add_bos
+            )
+        )
+        contexts.append((cell, config, time.perf_counter()))
+    cancel = BatchCancel()
+
+    def done(index: int, outcome) -> None:
+        cell, config, _queued = contexts[index]
+        commit(cell, cell_result(cell, config, outcome))
+        if stop is not None and stop.is_set():
+            cancel.draining.set()
+
+    generate_many(backend, requests, parallel, on_done=done, cancel=cancel)
+
+
+def cell_result(cell: dict[str, Any], config: Config, outcome) -> dict[str, Any]:
+    """A finished generation (or its error) as the cell's stored result."""
     case = Case(cell["case_id"], cell["vars"], cell["expected"], tuple(cell["choices"]) if cell["choices"] else None)
     rule = AnswerRule.from_dict(cell["scorer"]) or AnswerRule()
     params = config.params.with_seed(cell["seed"])
     result: dict[str, Any] = {"params": {**asdict(params), "max_tokens": config.max_tokens, "stop": list(config.stop)}}
-    add_bos = backend.info.add_bos
+    if outcome is None:  # label likelihood fills in the rest
+        return result
+    if isinstance(outcome, WorkbenchError):
+        result.update(output="", answer=None, score=0.0 if case.expected is not None else None, error=str(outcome))
+        result.update(prompt_tokens=0, completion_tokens=0, finish_reason="error", tokens=[], latency_ms=0.0)
+        return result
+    scored = score_output(outcome.text, case, rule)
+    result.update(
+        output=outcome.text,
+        answer=scored.answer,
+        score=scored.score,
+        prompt_tokens=outcome.timings.prompt_tokens,
+        completion_tokens=outcome.timings.generated_tokens,
+        finish_reason=outcome.finish_reason,
+        tokens=[t.to_dict() for t in outcome.tokens],
+        latency_ms=outcome.timings.prompt_ms + outcome.timings.gen_ms,
+    )
+    return result
+
+
+def _request(cell: dict[str, Any], config: Config, top_logprobs: int, add_bos: bool) -> GenerationRequest:
+    params = config.params.with_seed(cell["seed"])
+    return GenerationRequest(cell["prompt"], params, config.max_tokens, config.stop, top_logprobs, add_bos)
+
+
+def run_cell(backend, cell: dict[str, Any], config: Config, top_logprobs: int) -> dict[str, Any]:
+    """One cell: generate (or score the choices), read the answer, score it. Errors become error runs."""
+    rule = AnswerRule.from_dict(cell["scorer"]) or AnswerRule()
     started = time.perf_counter()
+    if rule.scorer != "label_likelihood":
+        try:
+            outcome = backend.generate(_request(cell, config, top_logprobs, backend.info.add_bos))
+        except WorkbenchError as err:  # the grid goes on; the failure is recorded and scores 0
+            outcome = err
+        result = cell_result(cell, config, outcome)
+        result["latency_ms"] = (time.perf_counter() - started) * 1000
+        return result
+    case = Case(cell["case_id"], cell["vars"], cell["expected"], tuple(cell["choices"]) if cell["choices"] else None)
+    result = cell_result(cell, config, None)
+    add_bos = backend.info.add_bos
     try:
-        if rule.scorer == "label_likelihood":
-            labels = list(case.choices or ())
-            words = [verbalized(rule, label) for label in labels]
-            logprobs = backend.continuation_logprobs(cell["prompt"], words, add_bos=add_bos)
-            best = max(range(len(labels)), key=lambda i: logprobs[i])
-            result.update(
-                output=words[best],
-                answer=labels[best],
-                score=compare(labels[best], case, rule),
-                choice_logprobs=dict(zip(labels, logprobs, strict=True)),
-                prompt_tokens=len(backend.tokenize(cell["prompt"], add_bos=add_bos)),
-                completion_tokens=0,
-                finish_reason="likelihood",
-                tokens=[],
-            )
-        else:
-            request = GenerationRequest(cell["prompt"], params, config.max_tokens, config.stop, top_logprobs, add_bos)
-            generation = backend.generate(request)
-            scored = score_output(generation.text, case, rule)
-            result.update(
-                output=generation.text,
-                answer=scored.answer,
-                score=scored.score,
-                prompt_tokens=generation.timings.prompt_tokens,
-                completion_tokens=generation.timings.generated_tokens,
-                finish_reason=generation.finish_reason,
-                tokens=[t.to_dict() for t in generation.tokens],
-            )
-    except WorkbenchError as err:  # the grid goes on; the failure is recorded and scores 0
-        result.update(output="", answer=None, score=0.0 if case.expected is not None else None, error=str(err))
-        result.update(prompt_tokens=0, completion_tokens=0, finish_reason="error", tokens=[])
+        labels = list(case.choices or ())
+        words = [verbalized(rule, label) for label in labels]
+        logprobs = backend.continuation_logprobs(cell["prompt"], words, add_bos=add_bos)
+        best = max(range(len(labels)), key=lambda i: logprobs[i])
+        result.update(
+            output=words[best],
+            answer=labels[best],
+            score=compare(labels[best], case, rule),
+            choice_logprobs=dict(zip(labels, logprobs, strict=True)),
+            prompt_tokens=len(backend.tokenize(cell["prompt"], add_bos=add_bos)),
+            completion_tokens=0,
+            finish_reason="likelihood",
+            tokens=[],
+        )
+    except WorkbenchError as err:
+        result.update(cell_result(cell, config, err))
     result["latency_ms"] = (time.perf_counter() - started) * 1000
     return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from workbench import models
@@ -110,3 +112,62 @@ def test_width_never_changes_results(backend, width):
     reference = [backend.generate(r) for r in requests]
     for single, batched in zip(reference, generate_many(backend, requests, width), strict=True):
         assert same(single, batched)
+
+
+def test_prompts_sharing_a_prefix_reuse_whole_chunks_and_stay_equal(backend):
+    prefix = "".join(f"Sentence: example {i} is here.\nSentiment: positive\n\n" for i in range(8))
+    requests = [
+        GenerationRequest(prefix + f"Sentence: {text}\nSentiment:", SamplingParams(seed=3), max_tokens=6)
+        for text in ("I hated it.", "What a day!", "It is blue.")
+    ]
+    reused = backend.prompt_tokens_reused
+    together = generate_many(backend, requests, width=3)
+    assert backend.prompt_tokens_reused - reused >= 2 * 64  # the 2nd and 3rd copy whole chunks of the 1st
+    for single, batched in zip([backend.generate(r) for r in requests], together, strict=True):
+        assert same(single, batched)
+
+
+def test_cli_samples_and_compare_give_the_same_results_with_and_without_parallel(cli):
+    def run(parallel: str) -> list:
+        result = cli(
+            "generate",
+            "-p",
+            "Once upon a time",
+            "--samples",
+            "3",
+            "--seed",
+            "5",
+            "-n",
+            "12",
+            "--parallel",
+            parallel,
+            "--no-log",
+            "--json",
+        )
+        assert result.code == 0, result.stderr
+        return [(s["text"], [t["logprob"] for t in s["tokens"]]) for s in result.json()["samples"]]
+
+    assert run("3") == run("1")
+
+    def grid(parallel: str) -> list:
+        result = cli(
+            "compare",
+            "--templates",
+            "sentiment-instruction-en,sentiment-3shot-en",
+            "--dataset",
+            "sentiment-zh",
+            "--seed",
+            "2",
+            "--max-tokens",
+            "4",
+            "--parallel",
+            parallel,
+            "--json",
+        )
+        assert result.code == 0, result.stderr
+        rows = cli("export", "--experiment", str(result.json()["experiment_id"])).stdout.splitlines()
+        return [(r["template"], r["case_id"], r["output"], r["seed"]) for r in map(json.loads, rows)]
+
+    assert grid("4") == grid("1")
+    bad = cli("generate", "-p", "x", "--parallel", "0")
+    assert bad.code == 1 and "--parallel must be >= 1" in bad.stderr

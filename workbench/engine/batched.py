@@ -49,6 +49,7 @@ class BatchCancel:
 
     def __init__(self) -> None:
         self.all = threading.Event()
+        self.draining = threading.Event()  # start nothing new; let the running sequences finish
         self._indices: set[int] = set()
         self._lock = threading.Lock()
 
@@ -104,7 +105,7 @@ class _Batch:
 
     # -- admission -------------------------------------------------------------------------
     def admit(self) -> None:
-        while self.queue and len(self.slots) < self.width:
+        while self.queue and len(self.slots) < self.width and not self.cancel.draining.is_set():
             index = self.queue[0]
             request = self.requests[index]
             try:
@@ -127,18 +128,28 @@ class _Batch:
         self.slots[seq] = _Slot(index, seq, run, prompt_ids, started, prompt_ms, logits)
 
     def load_prompt(self, seq: int, prompt_ids: list[int]) -> np.ndarray:
-        """Copy the prompt's KV from a running sequence that has it, else evaluate it (aligned chunks)."""
+        """The prompt's KV from a running sequence that shares it (all of it, or whole aligned
+        chunks of a common prefix, as the single path reuses them); the rest evaluated."""
         key = tuple(prompt_ids)
+        chunk = self.backend.options.prompt_chunk
+        best, keep = None, 0
         for other in self.slots.values():
             if other.prompt_ids == prompt_ids and key in self.prompt_logits:
-                # each sequence has its own KV stream; llama.cpp copies streams whole, then the
-                # tokens the other sequence generated after the prompt are dropped
-                memory = self.backend._memory
-                self.llama_cpp.llama_memory_seq_cp(memory, other.seq, seq, -1, -1)
-                self.llama_cpp.llama_memory_seq_rm(memory, seq, len(prompt_ids), -1)
-                self.backend.prompt_tokens_reused += len(prompt_ids)
+                best, keep = other, len(prompt_ids)
+                break
+            shared = min(_common_prefix(other.prompt_ids, prompt_ids), len(prompt_ids) - 1) // chunk * chunk
+            if shared > keep:
+                best, keep = other, shared
+        if best is not None:
+            # each sequence has its own KV stream; llama.cpp copies streams whole, then everything
+            # after the shared part (the other's own prompt end and generated tokens) is dropped
+            memory = self.backend._memory
+            self.llama_cpp.llama_memory_seq_cp(memory, best.seq, seq, -1, -1)
+            self.llama_cpp.llama_memory_seq_rm(memory, seq, keep, -1)
+            self.backend.prompt_tokens_reused += keep
+            if keep == len(prompt_ids):
                 return self.prompt_logits[key]
-        logits = self.backend._decode_sequence(prompt_ids, seq)
+        logits = self.backend._decode_sequence(prompt_ids, seq, start=keep)
         self.prompt_logits[key] = logits
         return logits
 
@@ -185,3 +196,11 @@ class _Batch:
         self.results[index] = err
         if self.on_done is not None:
             self.on_done(index, err)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n

@@ -244,14 +244,15 @@ class LlamaBackend:
         self._llama_cpp.llama_memory_clear(self._memory, True)
         self._cached_tokens, self._prompt_ids = [], []
 
-    def _decode_sequence(self, prompt_ids: list[int], seq: int) -> np.ndarray:
-        """A whole prompt into sequence `seq`, in the single path's aligned chunks; its last logits."""
+    def _decode_sequence(self, prompt_ids: list[int], seq: int, start: int = 0) -> np.ndarray:
+        """A prompt into sequence `seq` from `start` (a multiple of the chunk), in the single path's
+        aligned chunks; its last logits."""
         chunk = self.options.prompt_chunk
-        for offset in range(0, len(prompt_ids), chunk):
+        for offset in range(start, len(prompt_ids), chunk):
             self._decode_rows(
                 [(t, offset + i, seq) for i, t in enumerate(prompt_ids[offset : offset + chunk])], last=True
             )
-        self.prompt_tokens_evaluated += len(prompt_ids)
+        self.prompt_tokens_evaluated += len(prompt_ids) - start
         return self._last_logits().copy()
 
     def _decode_rows(self, entries: list[tuple[int, int, int]], last: bool = False) -> list[np.ndarray]:

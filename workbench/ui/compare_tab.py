@@ -66,6 +66,7 @@ class CompareWorker(QObject):
                 on_progress=self.progress.emit,
                 stop=self.stop_flag,
                 on_cell=lambda _cell: self.cellDone.emit(),
+                parallel=backend.options.n_parallel,
             )
         except WorkbenchError as err:
             self.failed.emit(str(err))

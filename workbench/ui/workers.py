@@ -32,6 +32,7 @@ class EngineWorker(QObject):
         super().__init__()
         self.backend = None
         self._stop = threading.Event()
+        self._batch_cancel = None
 
     @Slot(str)
     def load(self, name_or_path: str) -> None:
@@ -54,13 +55,19 @@ class EngineWorker(QObject):
         try:
             if self.backend is None:
                 raise WorkbenchError("no model is loaded")
+            requests = []
             for index in range(samples):
-                if self._stop.is_set():
-                    break
                 params = request.params
                 if params.seed is not None:
                     params = params.with_seed(params.seed + index)
-                self._one(index, replace(request, params=params))
+                requests.append(replace(request, params=params))
+            if samples > 1 and self.backend.options.n_parallel > 1:
+                self._many(requests)
+            else:
+                for index, one in enumerate(requests):
+                    if self._stop.is_set():
+                        break
+                    self._one(index, one)
         except WorkbenchError as err:
             self.runFailed.emit(str(err))
             return
@@ -84,9 +91,39 @@ class EngineWorker(QObject):
             self.tokens.emit(index, pending.copy())
         self.sampleDone.emit(index, generation)
 
+    def _many(self, requests: list[GenerationRequest]) -> None:
+        """Samples decoded together (equal to one after another); tokens stream per sample, batched."""
+        from workbench.engine.batched import BatchCancel, generate_many
+
+        pending: dict[int, list[TokenStep]] = {i: [] for i in range(len(requests))}
+        last_flush = [time.monotonic()]
+        self._batch_cancel = BatchCancel()
+
+        def flush(indices) -> None:
+            for index in indices:
+                if pending[index]:
+                    self.tokens.emit(index, pending[index].copy())
+                    pending[index].clear()
+            last_flush[0] = time.monotonic()
+
+        def on_token(index: int, step: TokenStep) -> None:
+            pending[index].append(step)
+            if time.monotonic() - last_flush[0] >= FLUSH_INTERVAL_S:
+                flush(list(pending))
+
+        def on_done(index: int, outcome) -> None:
+            flush([index])
+            if isinstance(outcome, WorkbenchError):
+                raise outcome
+            self.sampleDone.emit(index, outcome)
+
+        generate_many(self.backend, requests, self.backend.options.n_parallel, on_token, on_done, self._batch_cancel)
+
     def stop(self) -> None:
         """Called from the UI thread: cancel this sample and skip the rest."""
         self._stop.set()
+        if self._batch_cancel is not None:
+            self._batch_cancel.cancel()
         if self.backend is not None:
             self.backend.cancel()
 
