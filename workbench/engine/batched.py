@@ -22,6 +22,7 @@ import numpy as np
 
 from workbench.engine.base import Generation, GenerationRequest, Timings, TokenStep
 from workbench.engine.decode_loop import Run
+from workbench.engine.sampling import common_prefix
 from workbench.errors import EngineError, WorkbenchError
 
 SEED_RANGE = 2**31
@@ -137,7 +138,7 @@ class _Batch:
             if other.prompt_ids == prompt_ids and key in self.prompt_logits:
                 best, keep = other, len(prompt_ids)
                 break
-            shared = min(_common_prefix(other.prompt_ids, prompt_ids), len(prompt_ids) - 1) // chunk * chunk
+            shared = min(common_prefix(other.prompt_ids, prompt_ids), len(prompt_ids) - 1) // chunk * chunk
             if shared > keep:
                 best, keep = other, shared
         if best is not None:
@@ -196,11 +197,3 @@ class _Batch:
         self.results[index] = err
         if self.on_done is not None:
             self.on_done(index, err)
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n

@@ -29,7 +29,7 @@ from workbench.engine.base import (
     Timings,
 )
 from workbench.engine.decode_loop import Run, Utf8Text
-from workbench.engine.sampling import apply_repeat_penalty, distribution, logsumexp, top_indices
+from workbench.engine.sampling import apply_repeat_penalty, common_prefix, distribution, logsumexp, top_indices
 from workbench.errors import ContextOverflowError, EngineError, InvalidParameterError, ModelLoadError
 from workbench.models import ModelInfo, inspect
 
@@ -221,7 +221,7 @@ class LlamaBackend:
             del self._cached_tokens[len(prompt_ids) :]
             return self._prompt_logits
         chunk = self.options.prompt_chunk
-        shared = _common_prefix(self._prompt_ids, prompt_ids) if intact else 0
+        shared = common_prefix(self._prompt_ids, prompt_ids) if intact else 0
         keep = min(shared, len(prompt_ids) - 1) // chunk * chunk  # whole chunks only; the last one is always run
         if keep == 0 or not self._llama_cpp.llama_memory_seq_rm(self._memory, 0, keep, -1):
             self._llama_cpp.llama_memory_clear(self._memory, True)
@@ -361,7 +361,7 @@ class LlamaBackend:
             scores = []
             for text in continuations:
                 full = self.tokenize(prompt + text, add_bos=add_bos)
-                shared = min(_common_prefix(full, prompt_ids), len(full) - 1)
+                shared = min(common_prefix(full, prompt_ids), len(full) - 1)
                 context, tokens = full[:shared], full[shared:]
                 if not text or not context:
                     raise InvalidParameterError(f"cannot score the continuation {text!r}")
@@ -387,11 +387,3 @@ class LlamaBackend:
         if self._model:
             self._llama_cpp.llama_model_free(self._model)
             self._model = None
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n
