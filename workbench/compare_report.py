@@ -79,7 +79,7 @@ def _majority_score(samples: list[dict[str, Any]]) -> float | None:
 def summarize(store, experiment_id: int) -> dict[str, Any]:
     experiment = store.experiment(experiment_id)
     spec = experiment["spec"]
-    runs = store.experiment_runs(experiment_id)
+    runs = store.experiment_runs(experiment_id, with_tokens=False)
     groups = _groups(runs, spec)
     wins = _win_counts(store, experiment_id, spec)
     summary = [_group_summary(label, rows, wins.get(label)) for label, rows in groups.items()]
@@ -174,7 +174,7 @@ def review_pairs(store, experiment_id: int, rng: random.Random) -> list[tuple[di
     each in random left/right order."""
     rated = {frozenset((r["left_run_id"], r["right_run_id"])) for r in store.ratings(experiment_id)}
     by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for run in store.experiment_runs(experiment_id):
+    for run in store.experiment_runs(experiment_id, with_tokens=False):
         if run["output"] and not run["error"] and run["finish_reason"] != "likelihood":
             by_case[run["case_id"]].append(run)
     pairs = []

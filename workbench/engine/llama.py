@@ -185,23 +185,11 @@ class LlamaBackend:
 
     # -- evaluation ------------------------------------------------------------------
     def _decode(self, tokens: Sequence[int], start_pos: int, chunk_size: int = 0) -> None:
-        batch = self._batch
+        """Tokens of sequence 0 from `start_pos`, in chunks; the last token's logits are kept."""
         size = chunk_size or self.options.n_batch
         for offset in range(0, len(tokens), size):
             chunk = tokens[offset : offset + size]
-            batch.n_tokens = len(chunk)
-            for i, token in enumerate(chunk):
-                batch.token[i] = token
-                batch.pos[i] = start_pos + offset + i
-                batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = 0
-                batch.logits[i] = False
-            batch.logits[len(chunk) - 1] = True
-            code = self._llama_cpp.llama_decode(self.ctx, batch)
-            if code != 0:
-                self._cached_tokens = []
-                self._llama_cpp.llama_memory_clear(self._memory, True)
-                raise EngineError(f"llama.cpp could not evaluate the batch (llama_decode returned {code})")
+            self._decode_rows([(t, start_pos + offset + i, 0) for i, t in enumerate(chunk)], last=True)
         self._cached_tokens.extend(tokens)
 
     def _eval_prompt(self, prompt_ids: list[int]) -> np.ndarray:

@@ -104,9 +104,15 @@ class ExperimentsMixin(StoreBase):
         except sqlite3.Error as err:
             raise self.write_error(f"save cell {cell_id}", err) from None
 
-    def experiment_runs(self, experiment_id: int, done_only: bool = True) -> list[dict[str, Any]]:
+    def experiment_runs(
+        self, experiment_id: int, done_only: bool = True, with_tokens: bool = True
+    ) -> list[dict[str, Any]]:
+        """Finished runs in plan order; without `with_tokens` the per-token records (the bulk) are left
+        out (`tokens` is None), for summaries and tables that never show them."""
         where = "experiment_id = ?" + (" AND status = 'done'" if done_only else "")
-        return [_decode(r) for r in self.db["grid_runs"].rows_where(where, [experiment_id], order_by="id")]
+        columns = "*" if with_tokens else ", ".join(c for c in self.db["grid_runs"].columns_dict if c != "tokens")
+        rows = self.db["grid_runs"].rows_where(where, [experiment_id], order_by="id", select=columns)
+        return [_decode({**row, "tokens": row.get("tokens")}) for row in rows]
 
     def grid_run(self, run_id: int) -> dict[str, Any]:
         try:

@@ -408,7 +408,7 @@ class CompareTab(QWidget):
         try:
             report = compare_report.summarize(self.store, self.experiment_id)
             spec = self.store.experiment(self.experiment_id)["spec"]
-            runs = self.store.experiment_runs(self.experiment_id)
+            runs = self.store.experiment_runs(self.experiment_id, with_tokens=False)
         except WorkbenchError as err:
             self.message.emit(str(err))
             return
@@ -445,7 +445,7 @@ class CompareTab(QWidget):
         samples = self.cells.get((row, column))
         if not samples:
             return None
-        dialog = CellInspector(samples, self)
+        dialog = CellInspector([self.store.grid_run(s["id"]) for s in samples], self)  # with their tokens
         dialog.show()
         return dialog
 
