@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from workbench import models, tiktoken_files
+from workbench.engine.vocab import Vocabulary
 from workbench.errors import InputError, ModelLoadError
 
 MAX_TEXT_BYTES = 10 * 1024 * 1024
@@ -75,41 +75,23 @@ class ModelTokenizer:
             raise ModelLoadError(f"llama.cpp could not read the vocabulary of {info.path}: {log.errors() or 'unknown'}")
         self.info = info
         self.name = name or info.name
-        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
-        self.vocab_size = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
-        self._piece = ctypes.create_string_buffer(256)
-        self._bytes: dict[int, bytes] = {}
-        self._lock = threading.Lock()  # the piece buffer is shared
+        self.vocabulary = Vocabulary(llama_cpp, llama_cpp.llama_model_get_vocab(self._model))
+        self.vocab_size = self.vocabulary.size
 
     def encode(self, text: str, special: bool = False, bos: bool = False) -> list[int]:
-        data = text.encode("utf-8")
-        room = len(data) + 8  # never more tokens than bytes, plus BOS/EOS
-        buffer = (self._llama_cpp.llama_token * room)()
-        count = self._llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, room, bos, special)
-        if count < 0:
-            raise InputError(f"llama.cpp could not tokenize the text ({-count} tokens needed)")
-        return buffer[:count]
+        return self.vocabulary.tokenize(text, bos, special)
 
     def token_bytes(self, token_id: int) -> bytes:
-        cached = self._bytes.get(token_id)
-        if cached is None:
-            with self._lock:
-                size = self._llama_cpp.llama_token_to_piece(
-                    self._vocab, token_id, self._piece, len(self._piece), 0, True
-                )
-                cached = self._piece.raw[: max(size, 0)]
-            self._bytes[token_id] = cached
-        return cached
+        return self.vocabulary.piece(token_id, special=True)  # special tokens show their name
 
     def decode(self, ids: list[int]) -> str:
         return b"".join(self.token_bytes(i) for i in ids).decode("utf-8", errors="replace")
 
     def is_special(self, token_id: int) -> bool:
-        return bool(self._llama_cpp.llama_vocab_is_control(self._vocab, token_id))
+        return self.vocabulary.is_control(token_id)
 
     def bos_id(self) -> int | None:
-        bos = int(self._llama_cpp.llama_vocab_bos(self._vocab))
-        return bos if bos >= 0 else None
+        return self.vocabulary.bos_id()
 
     def close(self) -> None:
         if self._model:

@@ -30,6 +30,7 @@ from workbench.engine.base import (
 )
 from workbench.engine.decode_loop import Run, Utf8Text
 from workbench.engine.sampling import apply_repeat_penalty, common_prefix, distribution, logsumexp, top_indices
+from workbench.engine.vocab import Vocabulary
 from workbench.errors import ContextOverflowError, EngineError, InvalidParameterError, ModelLoadError
 from workbench.models import ModelInfo, inspect
 
@@ -106,12 +107,10 @@ class LlamaBackend:
         self.n_threads = self.options.n_threads or default_threads()
         self._model, self.ctx = self._load(llama_cpp, log)
         self.n_ctx = int(llama_cpp.llama_n_ctx(self.ctx)) // self.options.n_parallel
-        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
-        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
+        self.vocabulary = Vocabulary(llama_cpp, llama_cpp.llama_model_get_vocab(self._model))
+        self.n_vocab = self.vocabulary.size
         self._memory = llama_cpp.llama_get_memory(self.ctx)
         self._batch = llama_cpp.llama_batch_init(max(self.options.n_batch, self.options.n_parallel), 0, 1)
-        self._piece_buffer = ctypes.create_string_buffer(256)
-        self._bytes_cache: dict[int, bytes] = {}
         self._scratch = np.empty(self.n_vocab, dtype=np.float32)
         self._cached_tokens: list[int] = []  # what the KV cache holds for sequence 0
         self._prompt_ids: list[int] = []  # the last prompt evaluated, and its logits
@@ -164,24 +163,13 @@ class LlamaBackend:
 
     # -- vocabulary ------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = True, special: bool = False) -> list[int]:
-        data = text.encode("utf-8")
-        room = len(data) + 8  # never more tokens than bytes, plus BOS/EOS
-        buffer = (self._llama_cpp.llama_token * room)()
-        count = self._llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, room, add_bos, special)
-        return buffer[: max(count, 0)]
+        return self.vocabulary.tokenize(text, add_bos, special)
 
     def token_bytes(self, token_id: int) -> bytes:
-        cached = self._bytes_cache.get(token_id)
-        if cached is None:
-            size = self._llama_cpp.llama_token_to_piece(
-                self._vocab, token_id, self._piece_buffer, len(self._piece_buffer), 0, False
-            )
-            cached = self._piece_buffer.raw[: max(size, 0)]
-            self._bytes_cache[token_id] = cached
-        return cached
+        return self.vocabulary.piece(token_id, special=False)
 
     def is_end_of_generation(self, token_id: int) -> bool:
-        return bool(self._llama_cpp.llama_vocab_is_eog(self._vocab, token_id))
+        return self.vocabulary.is_end_of_generation(token_id)
 
     # -- evaluation ------------------------------------------------------------------
     def _decode(self, tokens: Sequence[int], start_pos: int, chunk_size: int = 0) -> None:
