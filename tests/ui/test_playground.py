@@ -36,6 +36,9 @@ def run_and_wait(qtbot, win, prompt: str, timeout: int = 60_000, **settings) -> 
     """Start a run and wait for it; the wait is armed before the click so a fast run cannot slip by."""
     with qtbot.waitSignal(win.engine.worker.runFinished, timeout=timeout):
         run_prompt(qtbot, win, prompt, **settings)
+    # waitSignal's slot runs in the worker thread; the UI has caught up once the finish (queued after
+    # the last token batch) has re-enabled Run
+    qtbot.waitUntil(lambda: win.playground.run_button.isEnabled(), timeout=5_000)
 
 
 def test_run_streams_tokens_and_reports(qtbot, window):
