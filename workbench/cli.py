@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from workbench import __version__, config
+from workbench.engine.numerics import DEFAULT_BATCHING, DEFAULT_NUMERICS
 from workbench.errors import InputError, WorkbenchError
 
 EXIT_USER_ERROR = 1
@@ -29,6 +30,18 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-ctx", type=int, default=4096, help="context size in tokens (default 4096)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: chosen for this machine)")
     parser.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU build (-1: all)")
+    parser.add_argument(
+        "--numerics",
+        default=DEFAULT_NUMERICS,
+        help=f"numeric configuration: reference (F32 K/V, no flash attention) or fast (F16 K/V, flash attention); "
+        f"default {DEFAULT_NUMERICS}",
+    )
+    parser.add_argument(
+        "--batching",
+        default=DEFAULT_BATCHING,
+        help="exact (a batched sample is bit-identical to running alone; default) or fast (llama.cpp's full "
+        "batching: equal only within the arithmetic noise floor)",
+    )
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser, defaults: Any) -> None:
@@ -85,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(next_token)
     _add_sampling_options(next_token, defaults)
     next_token.add_argument("--top", type=int, default=20, help="how many candidates to list")
+    next_token.add_argument(
+        "--numeric-check",
+        action="store_true",
+        help="also evaluate the prompt in the other numeric configuration and report how far they differ",
+    )
     next_token.add_argument("--json", action="store_true")
 
     tokenizers = commands.add_parser("tokenizers", help="list tokenizers: model vocabularies and OpenAI encodings")

@@ -48,7 +48,12 @@ def load_options(args: argparse.Namespace):
     if parallel < 1:
         raise InvalidParameterError(f"--parallel must be >= 1 (got {parallel})")
     return LoadOptions(
-        n_ctx=args.n_ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers, n_parallel=min(parallel, 64)
+        n_ctx=args.n_ctx,
+        n_threads=args.threads,
+        n_gpu_layers=args.gpu_layers,
+        n_parallel=min(parallel, 64),
+        numerics=args.numerics,
+        batching=args.batching,
     ).validate()
 
 
@@ -150,12 +155,29 @@ def cmd_next(args: argparse.Namespace) -> int:
     params = sampling_params(args)
     backend = load_backend(args)
     result = backend.next_token(prompt, params, top=args.top, add_bos=not args.no_bos)
-    document = {"model": backend.info.name, "params": params.__dict__, **result.to_dict()}
+    document = {
+        "model": backend.info.name,
+        **backend.options.describe(),
+        "params": params.__dict__,
+        **result.to_dict(),
+    }
     rows = [f"{'rank':>4} {'id':>7}  {'token':<16} {'prob':>8} {'sampled':>8}  removed by"]
     for rank, c in enumerate(result.candidates, start=1):
         shown = repr(c.text) if c.text else f"<{c.bytes.hex(' ')}>"
         rows.append(f"{rank:>4} {c.id:>7}  {shown:<16} {c.prob:>8.4f} {c.prob_sampled:>8.4f}  {c.removed_by or ''}")
     rows.append(f"kept {result.kept_count} tokens holding {result.kept_mass:.1%} of the raw probability")
+    rows.append(f"numerics: {backend.options.numerics}, batching: {backend.options.batching}")
+    if args.numeric_check:
+        from workbench.engine.numerics import numeric_check, other_numerics
+
+        ids = backend.tokenize(prompt, add_bos=not args.no_bos)
+        other = backend.sibling(other_numerics(backend.options.numerics))
+        try:
+            check = numeric_check(backend, other, ids, top_k=args.top)
+        finally:
+            other.close()
+        document["numeric_check"] = check.to_dict()
+        rows.append("numeric check: " + check.summary())
     cli.emit(args, document, "\n".join(rows))
     return 0
 

@@ -57,11 +57,17 @@ def test_chinese_stays_valid_utf8(backend):
 
 def test_partial_utf8_tokens_complete_their_character(backend):
     """Byte tokens show their own bytes; the text appears once the character is whole."""
-    gen = backend.generate(request("中文: 龘龘龘龘", max_tokens=60, temperature=1.0, seed=11))
-    for step in gen.tokens:
-        if step.text == "":
-            assert step.bytes == b"" or not _is_complete_utf8(step.bytes)
+    gen = backend.generate(request("中文: 龘龘龘龘", max_tokens=60, temperature=1.0, seed=12))
+    partial = [step for step in gen.tokens if step.text == ""]
+    assert len(partial) >= 10, "this prompt and seed must produce byte tokens"
+    for step in partial:
+        assert step.bytes and not _is_complete_utf8(step.bytes)
+    completing = [i for i, step in enumerate(gen.tokens) if i and step.text and gen.tokens[i - 1].text == ""]
+    assert completing, "a byte token must complete a character"
+    for i in completing:
+        assert not _is_complete_utf8(gen.tokens[i].bytes)  # only whole together with the pending bytes
     assert "\ufffd" not in gen.text
+    assert_bytes_match_text(gen)
 
 
 def _is_complete_utf8(data: bytes) -> bool:

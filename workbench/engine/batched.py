@@ -1,13 +1,16 @@
 """Batched multi-sequence generation: many requests decoded together, one token each per step.
 
-Each request gets a sequence id in the unified KV cache. A prompt is evaluated once, in the
-same aligned chunks as the single path, and copied to every other sequence with the same
-prompt (`llama_memory_seq_cp`, no re-evaluation). Then each step puts the last token of every
+Each request gets a sequence. A prompt is evaluated once, cut as the single path cuts it
+(prompt_plan), and copied to every other sequence with the same prompt or a reusable shared
+prefix (`llama_memory_seq_cp`, no re-evaluation). Then each step puts the last token of every
 live sequence into one `llama_batch`; each sequence samples from its own row with its own
 settings and its own seed's RNG. A finished sequence frees its slot for the next request
-(continuous batching); requests beyond the width wait in the queue. Every sequence has its own
-KV stream of the full context, so a long request never crowds out its neighbours.
-Results equal the single path's: same prompt chunks, same kernels per row (see LlamaBackend._load).
+(continuous batching); requests beyond the width wait in the queue.
+
+Exact batching (the default): every sequence has its own KV stream, weights are not repacked and
+at most 7 rows go into one decode, so a sample is bit-identical to the single path's. Fast
+batching: one unified KV cache, repacked weights and every live row in one decode; results then
+equal running alone only within the arithmetic noise floor (workbench.engine.numerics).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 
 from workbench.engine.base import Generation, GenerationRequest, Timings, TokenStep
 from workbench.engine.decode_loop import Run
-from workbench.engine.sampling import common_prefix
+from workbench.engine.prompt_plan import PromptPlan
 from workbench.errors import EngineError, WorkbenchError
 
 SEED_RANGE = 2**31
@@ -42,6 +45,7 @@ class _Slot:
     prompt_ids: list[int]
     started: float
     prompt_ms: float
+    reusable: int  # leading prompt rows another sequence may copy (prompt_plan)
     logits: np.ndarray | None = None  # for the next sample (from the prompt, or the last step's row)
 
 
@@ -123,36 +127,35 @@ class _Batch:
     def start(self, index: int, seq: int, prompt_ids: list[int]) -> None:
         request = replace(self.requests[index], params=self.requests[index].params.with_seed(self.seeds[index]))
         started = time.perf_counter()
-        logits = self.load_prompt(seq, prompt_ids)
+        logits, reusable = self.load_prompt(seq, prompt_ids)
         prompt_ms = (time.perf_counter() - started) * 1000
         run = Run(self.backend, request, self.seeds[index], prompt_ids)
-        self.slots[seq] = _Slot(index, seq, run, prompt_ids, started, prompt_ms, logits)
+        self.slots[seq] = _Slot(index, seq, run, prompt_ids, started, prompt_ms, reusable, logits)
 
-    def load_prompt(self, seq: int, prompt_ids: list[int]) -> np.ndarray:
-        """The prompt's KV from a running sequence that shares it (all of it, or whole aligned
-        chunks of a common prefix, as the single path reuses them); the rest evaluated."""
+    def load_prompt(self, seq: int, prompt_ids: list[int]) -> tuple[np.ndarray, int]:
+        """The prompt's KV from a running sequence that shares it (all of it, or the part of a common
+        prefix that prompt_plan says is exact to reuse), the rest evaluated; its logits and reusable rows."""
         key = tuple(prompt_ids)
-        chunk = self.backend.options.prompt_chunk
-        best, keep = None, 0
+        best, plan = None, self.backend.plan_prompt([], 0, prompt_ids)
         for other in self.slots.values():
             if other.prompt_ids == prompt_ids and key in self.prompt_logits:
-                best, keep = other, len(prompt_ids)
+                best, plan = other, PromptPlan(len(prompt_ids), (), other.reusable)
                 break
-            shared = min(common_prefix(other.prompt_ids, prompt_ids), len(prompt_ids) - 1) // chunk * chunk
-            if shared > keep:
-                best, keep = other, shared
+            candidate = self.backend.plan_prompt(other.prompt_ids, other.reusable, prompt_ids)
+            if candidate.keep > plan.keep:
+                best, plan = other, candidate
         if best is not None:
-            # each sequence has its own KV stream; llama.cpp copies streams whole, then everything
-            # after the shared part (the other's own prompt end and generated tokens) is dropped
-            memory = self.backend._memory
+            # llama.cpp copies a sequence's cells whole; everything after the shared part
+            # (the other's own prompt end and generated tokens) is then dropped
+            memory = self.backend.memory
             self.llama_cpp.llama_memory_seq_cp(memory, best.seq, seq, -1, -1)
-            self.llama_cpp.llama_memory_seq_rm(memory, seq, keep, -1)
-            self.backend.prompt_tokens_reused += keep
-            if keep == len(prompt_ids):
-                return self.prompt_logits[key]
-        logits = self.backend._decode_sequence(prompt_ids, seq, start=keep)
+            self.llama_cpp.llama_memory_seq_rm(memory, seq, plan.keep, -1)
+            if plan.keep == len(prompt_ids):
+                self.backend.prompt_tokens_reused += plan.keep
+                return self.prompt_logits[key], plan.reusable
+        logits = self.backend._decode_sequence(prompt_ids, seq, plan)
         self.prompt_logits[key] = logits
-        return logits
+        return logits, plan.reusable
 
     # -- stepping --------------------------------------------------------------------------
     def run(self) -> None:
@@ -174,7 +177,8 @@ class _Batch:
             self.admit()
 
     def step(self, slots: list[_Slot]) -> None:
-        groups = -(-len(slots) // MAX_EXACT_ROWS)
+        rows = MAX_EXACT_ROWS if self.backend.options.exact_batching else len(slots)
+        groups = -(-len(slots) // rows)
         size = -(-len(slots) // groups)  # balanced: 8 rows run as 4 + 4, not 7 + 1
         for start in range(0, len(slots), size):
             part = slots[start : start + size]
@@ -184,7 +188,7 @@ class _Batch:
 
     def finish(self, slot: _Slot, reason: str) -> None:
         del self.slots[slot.seq]
-        self.llama_cpp.llama_memory_seq_rm(self.backend._memory, slot.seq, -1, -1)
+        self.llama_cpp.llama_memory_seq_rm(self.backend.memory, slot.seq, -1, -1)
         run = slot.run
         gen_ms = (time.perf_counter() - slot.started) * 1000 - slot.prompt_ms
         timings = Timings(slot.prompt_ms, gen_ms, len(slot.prompt_ids), run.sampled)

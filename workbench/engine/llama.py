@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,7 +29,9 @@ from workbench.engine.base import (
     Timings,
 )
 from workbench.engine.decode_loop import Run, Utf8Text
-from workbench.engine.sampling import apply_repeat_penalty, common_prefix, distribution, logsumexp, top_indices
+from workbench.engine.numerics import BATCHING, DEFAULT_BATCHING, DEFAULT_NUMERICS, check_batching, numeric_mode
+from workbench.engine.prompt_plan import PromptPlan, common_prefix, plan_prompt
+from workbench.engine.sampling import apply_repeat_penalty, distribution, logsumexp, top_indices
 from workbench.engine.vocab import Vocabulary
 from workbench.errors import ContextOverflowError, EngineError, InvalidParameterError, ModelLoadError
 from workbench.models import ModelInfo, inspect
@@ -43,9 +45,10 @@ class LoadOptions:
     n_threads: int = 0  # 0: workbench.config.default_threads()
     n_gpu_layers: int = 0  # -1 offloads every layer where the build supports a GPU
     n_batch: int = 512
-    n_parallel: int = 4  # sequences decoded together at most; each has its own KV stream (about 75 MB each here)
-    prompt_chunk: int = 32  # prompts are evaluated in chunks aligned to multiples of this (see _eval_prompt)
-    flash_attn: bool = True  # llama.cpp's own tools default to it ("auto"); faster decode here
+    n_parallel: int = 4  # sequences decoded together at most; each has its own KV stream (exact batching)
+    prompt_chunk: int = 32  # fast numerics: prompts are cut at multiples of this (see prompt_plan)
+    numerics: str = DEFAULT_NUMERICS  # "reference" or "fast" (workbench.engine.numerics)
+    batching: str = DEFAULT_BATCHING  # "exact" or "fast"
 
     def validate(self) -> LoadOptions:
         if self.n_ctx < 16:
@@ -54,7 +57,23 @@ class LoadOptions:
             raise InvalidParameterError(f"parallel sequences must be 1..64 (got {self.n_parallel})")
         if self.n_threads < 0:
             raise InvalidParameterError(f"threads must be >= 0 (got {self.n_threads})")
+        if self.n_batch < 16:
+            raise InvalidParameterError(f"batch size must be >= 16 (got {self.n_batch})")
+        numeric_mode(self.numerics)
+        check_batching(self.batching)
         return self
+
+    @property
+    def exact_batching(self) -> bool:
+        return self.batching == "exact"
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "numerics": self.numerics,
+            "numerics_detail": numeric_mode(self.numerics).summary,
+            "batching": self.batching,
+            "batching_detail": BATCHING[self.batching],
+        }
 
 
 class _LlamaLog:
@@ -109,29 +128,30 @@ class LlamaBackend:
         self.n_ctx = int(llama_cpp.llama_n_ctx(self.ctx)) // self.options.n_parallel
         self.vocabulary = Vocabulary(llama_cpp, llama_cpp.llama_model_get_vocab(self._model))
         self.n_vocab = self.vocabulary.size
-        self._memory = llama_cpp.llama_get_memory(self.ctx)
+        self.memory = llama_cpp.llama_get_memory(self.ctx)
         self._batch = llama_cpp.llama_batch_init(max(self.options.n_batch, self.options.n_parallel), 0, 1)
         self._scratch = np.empty(self.n_vocab, dtype=np.float32)
         self._cached_tokens: list[int] = []  # what the KV cache holds for sequence 0
         self._prompt_ids: list[int] = []  # the last prompt evaluated, and its logits
         self._prompt_logits = np.empty(0, dtype=np.float32)
+        self._prompt_reusable = 0  # leading rows of that prompt a later one may reuse (prompt_plan)
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self.prompt_tokens_evaluated = 0  # prompt tokens llama.cpp computed, and those a cached prefix saved
         self.prompt_tokens_reused = 0
 
     def _load(self, llama_cpp, log: _LlamaLog):
-        """Model and context through llama.cpp's C API.
+        """Model and context through llama.cpp's C API, in the chosen numeric configuration.
 
-        Repacked CPU weights (`use_extra_bufts`) are off: with them llama.cpp computes a row
-        of a multi-sequence batch slightly differently from the same row alone, and a batched
-        sample must equal the one generated alone. Measured here: no decode speed difference.
-        One unified KV cache holds up to `n_parallel` sequences (a shared prompt is copied
-        between them without re-evaluation).
+        Exact batching: repacked CPU weights (`use_extra_bufts`) off and one KV stream per
+        sequence, because with either llama.cpp computes a row of a multi-sequence batch
+        differently from the same row alone. Fast batching: both on (llama.cpp's defaults).
         """
+        mode = numeric_mode(self.options.numerics)
+        exact = self.options.exact_batching
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = self.options.n_gpu_layers
-        model_params.use_extra_bufts = False
+        model_params.use_extra_bufts = not exact
         model = llama_cpp.llama_model_load_from_file(self.info.path.encode(), model_params)
         if not model:
             raise ModelLoadError(f"llama.cpp could not load {self.info.path}: {log.errors() or 'unknown error'}")
@@ -139,14 +159,17 @@ class LlamaBackend:
         params.n_ctx = self.options.n_ctx * self.options.n_parallel  # each sequence its own full context
         params.n_batch = params.n_ubatch = self.options.n_batch
         params.n_seq_max = self.options.n_parallel
-        params.kv_unified = False
+        params.kv_unified = not exact
         params.n_threads = params.n_threads_batch = self.n_threads
-        params.flash_attn_type = 1 if self.options.flash_attn else 0
+        params.type_k = params.type_v = mode.kv_type
+        params.flash_attn_type = 1 if mode.flash_attn else 0
+        params.swa_full = True  # a reused prefix needs the whole sliding-window cache
         ctx = llama_cpp.llama_init_from_model(model, params)
         if not ctx:
             llama_cpp.llama_model_free(model)
             raise ModelLoadError(
-                f"llama.cpp could not create a context for {self.info.path}: {log.errors() or 'unknown'}"
+                f"llama.cpp could not create a context for {self.info.path} with {mode.name} numerics "
+                f"({mode.summary}): {log.errors() or 'this build cannot run that configuration'}"
             )
         return model, ctx
 
@@ -159,6 +182,7 @@ class LlamaBackend:
             "n_gpu_layers": self.options.n_gpu_layers,
             "gpu_offload_supported": supported,
             "gpu_offload_active": supported and self.options.n_gpu_layers != 0,
+            **self.options.describe(),
         }
 
     # -- vocabulary ------------------------------------------------------------------
@@ -172,44 +196,47 @@ class LlamaBackend:
         return self.vocabulary.is_end_of_generation(token_id)
 
     # -- evaluation ------------------------------------------------------------------
-    def _decode(self, tokens: Sequence[int], start_pos: int, chunk_size: int = 0) -> None:
-        """Tokens of sequence 0 from `start_pos`, in chunks; the last token's logits are kept."""
-        size = chunk_size or self.options.n_batch
-        for offset in range(0, len(tokens), size):
-            chunk = tokens[offset : offset + size]
-            self._decode_rows([(t, start_pos + offset + i, 0) for i, t in enumerate(chunk)], last=True)
+    def _decode(self, tokens: Sequence[int], start_pos: int) -> None:
+        """Generated tokens of sequence 0 from `start_pos` (one call); the last token's logits are kept."""
+        self._decode_rows([(t, start_pos + i, 0) for i, t in enumerate(tokens)], last=True)
         self._cached_tokens.extend(tokens)
+
+    def plan_prompt(self, cached: list[int], cached_reusable: int, prompt_ids: list[int]) -> PromptPlan:
+        """How to evaluate a prompt given what a KV stream holds, bit-identical to a fresh evaluation."""
+        any_boundary = self.options.numerics == "reference" and self.options.exact_batching
+        return plan_prompt(
+            cached, cached_reusable, prompt_ids, any_boundary, self.options.prompt_chunk, self.options.n_batch
+        )
 
     def _eval_prompt(self, prompt_ids: list[int]) -> np.ndarray:
         """Evaluate the prompt; return the logits for the first generated token.
 
-        llama.cpp's kernels round differently for different batch shapes, so a KV prefix is
-        only reused when it was computed exactly as a fresh evaluation would compute it:
-        prompts are always cut into chunks at fixed positions (multiples of `prompt_chunk`
-        from 0), and only whole chunks of the previous prompt that the new one shares are
-        kept. A seeded run is then identical whatever ran before it, while prompts sharing
-        a prefix (few-shot examples, an instruction) skip re-evaluating it. The same prompt
-        again (N samples, a re-run) restores its saved logits and evaluates nothing.
+        llama.cpp's kernels round differently for different batch shapes, so a cached prefix
+        is reused only where the result is what a fresh evaluation computes (prompt_plan:
+        at any token boundary in the reference configuration, at fixed aligned chunks in the
+        fast one). The same prompt again (N samples, a re-run) restores its saved logits.
         """
         intact = self._cached_tokens[: len(self._prompt_ids)] == self._prompt_ids
         same = intact and self._prompt_ids == prompt_ids
-        if same and self._llama_cpp.llama_memory_seq_rm(self._memory, 0, len(prompt_ids), -1):
+        if same and self._llama_cpp.llama_memory_seq_rm(self.memory, 0, len(prompt_ids), -1):
             del self._cached_tokens[len(prompt_ids) :]
             return self._prompt_logits
-        chunk = self.options.prompt_chunk
-        shared = common_prefix(self._prompt_ids, prompt_ids) if intact else 0
-        keep = min(shared, len(prompt_ids) - 1) // chunk * chunk  # whole chunks only; the last one is always run
-        if keep == 0 or not self._llama_cpp.llama_memory_seq_rm(self._memory, 0, keep, -1):
-            self._llama_cpp.llama_memory_clear(self._memory, True)
-            keep = 0
-        self._cached_tokens = list(prompt_ids[:keep])
-        self._prompt_ids = []
-        self._decode(prompt_ids[keep:], keep, chunk)
-        self.prompt_tokens_evaluated += len(prompt_ids) - keep
-        self.prompt_tokens_reused += keep
-        self._prompt_ids = list(prompt_ids)
+        plan = self.plan_prompt(self._prompt_ids if intact else [], self._prompt_reusable if intact else 0, prompt_ids)
+        if plan.keep == 0 or not self._llama_cpp.llama_memory_seq_rm(self.memory, 0, plan.keep, -1):
+            self._llama_cpp.llama_memory_clear(self.memory, True)
+            plan = self.plan_prompt([], 0, prompt_ids)
+        self._cached_tokens, self._prompt_ids = list(prompt_ids[: plan.keep]), []
+        self._evaluate_pieces(prompt_ids, plan, 0)
+        self._cached_tokens = list(prompt_ids)
+        self._prompt_ids, self._prompt_reusable = list(prompt_ids), plan.reusable
         self._prompt_logits = self._last_logits().copy()
         return self._prompt_logits
+
+    def _evaluate_pieces(self, prompt_ids: list[int], plan: PromptPlan, seq: int) -> None:
+        for start, end in plan.pieces:
+            self._decode_rows([(prompt_ids[i], i, seq) for i in range(start, end)], last=True)
+        self.prompt_tokens_evaluated += len(prompt_ids) - plan.keep
+        self.prompt_tokens_reused += plan.keep
 
     def reset_cache(self) -> None:
         """Forget every cached prompt (the naive baseline of the comparison benchmark)."""
@@ -217,18 +244,12 @@ class LlamaBackend:
             self._forget_cache()
 
     def _forget_cache(self) -> None:
-        self._llama_cpp.llama_memory_clear(self._memory, True)
+        self._llama_cpp.llama_memory_clear(self.memory, True)
         self._cached_tokens, self._prompt_ids = [], []
 
-    def _decode_sequence(self, prompt_ids: list[int], seq: int, start: int = 0) -> np.ndarray:
-        """A prompt into sequence `seq` from `start` (a multiple of the chunk), in the single path's
-        aligned chunks; its last logits."""
-        chunk = self.options.prompt_chunk
-        for offset in range(start, len(prompt_ids), chunk):
-            self._decode_rows(
-                [(t, offset + i, seq) for i, t in enumerate(prompt_ids[offset : offset + chunk])], last=True
-            )
-        self.prompt_tokens_evaluated += len(prompt_ids) - start
+    def _decode_sequence(self, prompt_ids: list[int], seq: int, plan: PromptPlan) -> np.ndarray:
+        """A prompt into sequence `seq`, whose stream already holds `plan.keep` of its tokens; its last logits."""
+        self._evaluate_pieces(prompt_ids, plan, seq)
         return self._last_logits().copy()
 
     def _decode_rows(self, entries: list[tuple[int, int, int]], last: bool = False) -> list[np.ndarray]:
@@ -288,6 +309,16 @@ class LlamaBackend:
             gen_ms = (time.perf_counter() - started) * 1000 - prompt_ms
         timings = Timings(prompt_ms, gen_ms, len(prompt_ids), run.sampled)
         return Generation(run.text, finish, tuple(run.steps), timings, seed, run.stop_sequence)
+
+    def logits_after(self, token_ids: list[int]) -> np.ndarray:
+        """The raw next-token logits after exactly these token ids (a copy), e.g. a prompt and the
+        tokens generated so far; evaluated like a prompt, so a cached prefix is reused when exact."""
+        if not token_ids:
+            raise InvalidParameterError("no tokens to evaluate")
+        if len(token_ids) > self.n_ctx:
+            raise ContextOverflowError(f"{len(token_ids):,} tokens do not fit the context of {self.n_ctx:,}")
+        with self._lock:
+            return self._eval_prompt(list(token_ids)).copy()
 
     def next_token(
         self, prompt: str, params: SamplingParams, top: int = 20, add_bos: bool = True
@@ -352,6 +383,10 @@ class LlamaBackend:
                     total += float(logits[token]) - logsumexp(logits, self._scratch)
                 scores.append(total)
         return scores
+
+    def sibling(self, numerics: str) -> LlamaBackend:
+        """The same model loaded again in another numeric configuration (one sequence)."""
+        return LlamaBackend(self.info, replace(self.options, numerics=numerics, n_parallel=1))
 
     def close(self) -> None:
         if self._batch is not None:

@@ -223,12 +223,3 @@ def distribution(logits: np.ndarray, params: SamplingParams, rank: int = 0) -> S
         return SampledDistribution(logits, everything, probs, thresholds, params.temperature, False, ranked)
     probs = _softmax(logits[ids], params.temperature)
     return SampledDistribution(logits, ids, probs, thresholds, params.temperature, True, ranked)
-
-
-def common_prefix(a, b) -> int:
-    """How many leading token ids two sequences share."""
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n
