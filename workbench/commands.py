@@ -123,11 +123,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
     run_id = None
     if not args.no_log:
         run_id = open_store().save_run(
-            "generate", backend.info.name, backend.info.path, request, prompt_tokens, samples
+            "generate",
+            backend.info.name,
+            backend.info.path,
+            request,
+            prompt_tokens,
+            samples,
+            numerics=backend.options.numerics,
+            batching=backend.options.batching,
         )
     document: dict[str, Any] = {
         "model": backend.info.name,
         "model_path": backend.info.path,
+        **backend.options.describe(),
         "run_id": run_id,
         "params": {
             **params.__dict__,

@@ -21,6 +21,7 @@ from typing import Any
 from workbench import models
 from workbench.datasets import Case
 from workbench.engine.base import GenerationRequest, SamplingParams
+from workbench.engine.numerics import choice_spread, other_numerics, within_noise
 from workbench.errors import InputError, TemplateError, WorkbenchError
 from workbench.scoring import compare, rule_for, score_output, verbalized
 from workbench.templates import AnswerRule, Template, render
@@ -231,11 +232,14 @@ def run(
     store.set_experiment(experiment_id, status="running")
     started = time.perf_counter()
     backends: dict[int, Any] = {}
+    checkers = NoiseCheckers()
     finished = [0]
 
     def commit(cell: dict[str, Any], result: dict[str, Any]) -> None:
         model = spec["models"][cell["model_index"]]
+        backend = backends[cell["model_index"]]
         result.update(model=model["name"], model_sha256=model_sha256(model["path"]))
+        result.update(numerics=backend.options.numerics, batching=backend.options.batching)
         store.finish_cell(cell["id"], result)
         finished[0] += 1
         if on_cell is not None:
@@ -250,11 +254,13 @@ def run(
                 return "stopped"
             if model_index not in backends:
                 backends.clear()  # one model in memory at a time
+                checkers.close()
                 backends[model_index] = load_backend(spec["models"][model_index]["path"])
             backend = backends[model_index]
             if len(group) == 1:
                 cell = group[0]
-                commit(cell, run_cell(backend, cell, configs[cell["config_index"]], spec.get("top_logprobs", 5)))
+                config = configs[cell["config_index"]]
+                commit(cell, run_cell(backend, cell, config, spec.get("top_logprobs", 5), checkers.get(backend)))
             else:
                 run_batch(backend, group, configs, spec.get("top_logprobs", 5), parallel, commit, stop)
         if stop is not None and stop.is_set() and finished[0] < len(pending):
@@ -263,8 +269,17 @@ def run(
     except BaseException:
         store.set_experiment(experiment_id, status="stopped")
         raise
+    finally:
+        checkers.close()
     store.set_experiment(experiment_id, status="done")
     return "done"
+
+
+def _noise(checker, prompt: str, words: list[str], add_bos: bool, logprobs: list[float]) -> dict[str, Any]:
+    if checker is None or len(words) < 2:
+        return {}
+    other = checker().continuation_logprobs(prompt, words, add_bos=add_bos)
+    return {"noise_spread": choice_spread(logprobs, other), "within_noise": int(within_noise(logprobs, other))}
 
 
 def _is_generation(cell: dict[str, Any]) -> bool:
@@ -344,8 +359,36 @@ def _request(cell: dict[str, Any], config: Config, top_logprobs: int, add_bos: b
     return GenerationRequest(cell["prompt"], params, config.max_tokens, config.stop, top_logprobs, add_bos)
 
 
-def run_cell(backend, cell: dict[str, Any], config: Config, top_logprobs: int) -> dict[str, Any]:
-    """One cell: generate (or score the choices), read the answer, score it. Errors become error runs."""
+class NoiseCheckers:
+    """For label-likelihood cells: the loaded model again in the other numeric configuration,
+    loaded on first use, so each decision can be compared with the arithmetic noise floor."""
+
+    def __init__(self) -> None:
+        self._pairs: list[tuple[Any, Any]] = []
+
+    def get(self, backend) -> Callable[[], Any]:
+        def load():
+            for owner, checker in self._pairs:
+                if owner is backend:
+                    return checker
+            checker = backend.sibling(other_numerics(backend.options.numerics))
+            self._pairs.append((backend, checker))
+            return checker
+
+        return load
+
+    def close(self) -> None:
+        for _, checker in self._pairs:
+            checker.close()
+        self._pairs.clear()
+
+
+def run_cell(
+    backend, cell: dict[str, Any], config: Config, top_logprobs: int, checker: Callable[[], Any] | None = None
+) -> dict[str, Any]:
+    """One cell: generate (or score the choices), read the answer, score it. Errors become error runs.
+    A label-likelihood decision is also scored in the other numeric configuration (`checker`) and
+    flagged when the margin between its two best choices is within that spread."""
     rule = AnswerRule.from_dict(cell["scorer"]) or AnswerRule()
     started = time.perf_counter()
     if rule.scorer != "label_likelihood":
@@ -369,6 +412,7 @@ def run_cell(backend, cell: dict[str, Any], config: Config, top_logprobs: int) -
             answer=labels[best],
             score=compare(labels[best], case, rule),
             choice_logprobs=dict(zip(labels, logprobs, strict=True)),
+            **_noise(checker, cell["prompt"], words, add_bos, logprobs),
             prompt_tokens=len(backend.tokenize(cell["prompt"], add_bos=add_bos)),
             completion_tokens=0,
             finish_reason="likelihood",

@@ -200,6 +200,10 @@ def run_rows(store, experiment_id: int) -> list[dict[str, Any]]:
             finish_reason=run["finish_reason"],
             scorer=run["scorer"],
             choice_logprobs=run["choice_logprobs"],
+            numerics=run.get("numerics"),
+            batching=run.get("batching"),
+            noise_spread=run.get("noise_spread"),
+            within_noise=None if run.get("within_noise") is None else bool(run["within_noise"]),
         )
         rows.append(row)
     return rows

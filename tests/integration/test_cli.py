@@ -182,3 +182,45 @@ def test_models_folder_is_scanned_and_broken_files_skipped(cli, tmp_path, isolat
 def test_usage_errors_are_one_line(cli):
     assert_one_line_error(cli("generate", "--prompt", "x", "--top-k", "many"), "invalid int value")
     assert_one_line_error(cli("frobnicate"), "invalid choice")
+
+
+def test_next_numeric_check_reports_the_spread(cli):
+    result = cli("next", "-p", "The tallest mountain in Taiwan is", "--top", "5", "--numeric-check", "--json")
+    assert result.code == 0, result.stderr
+    document = result.json()
+    assert document["numerics"] == "reference" and document["batching"] == "exact"
+    check = document["numeric_check"]
+    assert (check["numerics"], check["other"], check["top_k"]) == ("reference", "fast", 5)
+    assert check["max_abs_delta_logprob"] > 0 and 0 < check["total_variation"] < 1
+    assert {t["id"] for t in check["tokens"]} >= {c["id"] for c in document["candidates"]}
+    assert check["top1"] == document["candidates"][0]["id"]
+
+
+def test_fast_numerics_are_recorded_with_the_run(cli):
+    result = cli("generate", "-p", "Hello", "-n", "3", "-t", "0", "--numerics", "fast", "--json")
+    assert result.code == 0, result.stderr
+    document = result.json()
+    assert (document["numerics"], document["batching"]) == ("fast", "exact")
+    stored = cli("runs", str(document["run_id"]), "--json").json()
+    assert (stored["numerics"], stored["batching"]) == ("fast", "exact")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--numerics", "exact", "unknown numeric configuration 'exact': choose reference or fast"),
+        ("--batching", "turbo", "unknown batching 'turbo': choose exact or fast"),
+    ],
+)
+def test_unknown_numerics_or_batching_is_one_line(cli, flag, value, message):
+    result = cli("next", "-p", "Hello", flag, value)
+    assert result.code == 1
+    assert result.stderr.strip() == f"workbench: {message}"
+
+
+def test_a_configuration_llama_cpp_cannot_create_is_one_line(cli):
+    """An F32 K/V cache of 50 million tokens cannot be allocated: llama.cpp refuses the context."""
+    result = cli("next", "-p", "Hello", "--n-ctx", "50000000", "--numerics", "reference")
+    assert result.code == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "could not create a context" in result.stderr and "reference numerics" in result.stderr

@@ -69,6 +69,33 @@ def test_label_likelihood_matches_the_engine(store, backend):
     assert [run["choice_logprobs"][label] for label in ("positive", "neutral", "negative")] == pytest.approx(expected)
 
 
+def test_label_likelihood_decisions_are_checked_against_the_noise_floor(store, backend):
+    """Each cloze decision is re-scored in the fast configuration; a margin below that spread is flagged."""
+    from workbench.engine.numerics import choice_spread, within_noise
+
+    sentiment = store.get_dataset("sentiment-en").cases
+    store.save_dataset(Dataset("mini", sentiment[20:30]))
+    experiment_id = grid(store, ["sentiment-cloze-en"])
+    compare.run(store, experiment_id, lambda path: backend)
+    runs = store.experiment_runs(experiment_id)
+    assert len(runs) == 10
+    words = [" great", " okay", " terrible"]
+    other = backend.sibling("fast")
+    try:
+        for run in runs:
+            mine = [run["choice_logprobs"][label] for label in ("positive", "neutral", "negative")]
+            theirs = other.continuation_logprobs(run["prompt"], words)
+            assert run["numerics"] == "reference" and run["batching"] == "exact"
+            assert run["noise_spread"] == pytest.approx(choice_spread(mine, theirs))
+            assert run["within_noise"] == int(within_noise(mine, theirs))
+    finally:
+        other.close()
+    flags = [run["within_noise"] for run in runs]
+    assert 0 < sum(flags) < len(flags), flags  # en21-en30 hold close and clear decisions
+    exported = compare_report.run_rows(store, experiment_id)
+    assert [row["within_noise"] for row in exported] == [bool(f) for f in flags]
+
+
 def test_exported_rows_rescored_independently_give_the_reported_accuracy(store, backend):
     experiment_id = grid(
         store,

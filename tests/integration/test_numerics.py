@@ -117,3 +117,93 @@ def test_runtime_reports_the_configuration(pair):
     runtime = ours.runtime_info()
     assert runtime["numerics"] == numerics
     assert runtime["batching"] == "exact"
+
+
+FEW_SHOT = (
+    "Review: The soup was cold.\nSentiment: negative\n\nReview: A wonderful evening, great wine.\n"
+    "Sentiment: positive\n\nReview: The staff ignored us for an hour.\nSentiment: negative\n\nReview: "
+)
+
+
+@pytest.mark.parametrize("suffix", ["Lovely.", "Nice view, awful food, slow service.", "好吃", "ok"])
+def test_reference_reuses_a_prefix_at_any_token_boundary_bit_identically(backend, suffix):
+    """A cached few-shot prefix is reused up to the case's own tokens, even a short suffix,
+    and the distribution is bit-identical to evaluating the prompt fresh."""
+    assert backend.options.numerics == "reference"
+    backend.reset_cache()
+    fresh = backend.logits_after(backend.tokenize(FEW_SHOT + suffix + "\nSentiment:"))
+    backend.reset_cache()
+    backend.logits_after(backend.tokenize(FEW_SHOT + "Something else entirely, said at length.\nSentiment:"))
+    reused_before = backend.prompt_tokens_reused
+    ids = backend.tokenize(FEW_SHOT + suffix + "\nSentiment:")
+    again = backend.logits_after(ids)
+    shared = len(backend.tokenize(FEW_SHOT))  # at least the examples' tokens are shared
+    assert backend.prompt_tokens_reused - reused_before >= min(shared - 1, len(ids) - 8)
+    assert np.array_equal(fresh, again)
+
+
+@pytest.mark.parametrize("numerics", ["reference", "fast"])
+def test_exact_batching_is_bit_identical_in_both_configurations(numerics):
+    from workbench.engine.batched import generate_many
+
+    engine = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=512, n_parallel=4, numerics=numerics))
+    try:
+        requests = [
+            GenerationRequest(FEW_SHOT + text, SamplingParams(temperature=0.8, seed=seed), max_tokens=12)
+            for seed, text in enumerate(["Great.", "Terrible service.", "Great.", "我很喜欢"])
+        ]
+        batched = generate_many(engine, requests, width=4)
+        alone = [engine.generate(r) for r in requests]
+    finally:
+        engine.close()
+    for x, y in zip(batched, alone, strict=True):
+        assert [t.to_dict() for t in x.tokens] == [t.to_dict() for t in y.tokens]
+
+
+def test_fast_batching_stays_within_the_noise_floor():
+    """All 8 rows in one decode, unified KV, repacked weights: not bit-identical, but each step's
+    top-10 log-probabilities stay as close to the alone-run as llama.cpp's configurations are to each
+    other (docs/BENCHMARKS.md: 99th percentile 0.46-0.57 nats, mean 0.09)."""
+    from workbench.engine.batched import generate_many
+
+    engine = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=512, n_parallel=8, batching="fast"))
+    prompts = ["Once upon a time", "The tallest mountain in Taiwan is", "def add(a, b):", "台湾最高的山是"] * 2
+    requests = [GenerationRequest(p, SamplingParams(temperature=0), max_tokens=16) for p in prompts]
+    try:
+        assert engine.runtime_info()["batching"] == "fast"
+        batched = generate_many(engine, requests, width=8)
+        alone = [engine.generate(r) for r in requests]
+    finally:
+        engine.close()
+    deltas = []
+    for x, y in zip(batched, alone, strict=True):
+        for s, t in zip(x.tokens, y.tokens):  # teacher-forced by the shared path, until it diverges
+            theirs = {a.id: a.logprob for a in t.top}
+            deltas += [abs(a.logprob - theirs[a.id]) for a in s.top if a.id in theirs]
+            if s.id != t.id:
+                break
+    deltas = np.array(deltas)
+    assert deltas.size > 200
+    assert deltas.max() > 0  # really the fast path: not bit-identical
+    assert deltas.mean() < 0.2
+    assert np.quantile(deltas, 0.99) < 0.8
+
+
+def test_numeric_check_measures_the_spread_between_configurations(backend):
+    from workbench.engine.numerics import numeric_check
+
+    prompt_ids = backend.tokenize(PROMPTS["chinese"])
+    other = backend.sibling("fast")
+    try:
+        check = numeric_check(backend, other, prompt_ids, top_k=20)
+        same = numeric_check(backend, backend, prompt_ids, top_k=20)
+        direct = log_softmax(other.logits_after(prompt_ids))
+    finally:
+        other.close()
+    assert (check.numerics, check.other) == ("reference", "fast")
+    assert 0 < check.max_abs_delta_logprob < 1.0
+    assert 0 < check.total_variation < 0.2
+    for token in check.tokens:
+        assert token.logprob_other == pytest.approx(direct[token.id], abs=1e-9)
+    assert len(check.tokens) >= 20
+    assert same.max_abs_delta_logprob == 0 and same.total_variation == 0 and not same.top1_changed

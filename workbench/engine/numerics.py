@@ -171,3 +171,18 @@ def within_noise(logprobs: list[float], other: list[float]) -> bool:
         return False
     flipped = int(np.argmax(logprobs)) != int(np.argmax(other))
     return flipped or decision_margin(logprobs) <= choice_spread(logprobs, other)
+
+
+NOISE_MARK = "≈"
+
+
+def noise_note(spread: float | None, flagged: bool | int | None) -> str | None:
+    """How a label-likelihood decision relates to the noise floor, in words (table tooltip, inspector, CLI)."""
+    if spread is None:
+        return None
+    if flagged:
+        return (
+            f"{NOISE_MARK} within arithmetic noise: the two best choices are closer than the {spread:.3f} nats "
+            "by which the other numeric configuration moves them"
+        )
+    return f"decision clear of the arithmetic noise (choices move by at most {spread:.3f} nats between configurations)"

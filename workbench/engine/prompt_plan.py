@@ -39,9 +39,8 @@ def split_rows(start: int, end: int, size: int, min_rows: int = MIN_EXACT_ROWS) 
     size = max(size, 2 * min_rows)
     pieces = [(offset, min(offset + size, end)) for offset in range(start, end, size)]
     if len(pieces) > 1 and pieces[-1][1] - pieces[-1][0] < min_rows:
-        (a, b), (_, c) = pieces[-2], pieces[-1]
-        cut = c - min_rows
-        pieces[-2:] = [(a, cut), (cut, c)]
+        cut = end - min_rows  # the last call takes rows from the one before it
+        pieces[-2:] = [(pieces[-2][0], cut), (cut, end)]
     return tuple(pieces)
 
 

@@ -36,6 +36,8 @@ class RunsMixin(StoreBase):
         request: GenerationRequest,
         prompt_tokens: int,
         samples: list[Generation],
+        numerics: str | None = None,
+        batching: str | None = None,
     ) -> int:
         """Write a run and all its samples in one transaction; returns the run id."""
         params = {
@@ -58,6 +60,8 @@ class RunsMixin(StoreBase):
                             "prompt": request.prompt,
                             "params": json.dumps(params),
                             "prompt_tokens": prompt_tokens,
+                            "numerics": numerics,
+                            "batching": batching,
                         }
                     )
                     .last_pk

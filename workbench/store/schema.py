@@ -179,5 +179,14 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     db["ratings"].create_index(["experiment_id"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2, _migration_3]
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """The numeric configuration of every run and cell; label-likelihood decisions within the noise floor."""
+    for table in ("runs", "grid_runs"):
+        db[table].add_column("numerics", str)  # reference or fast; NULL: made before it was recorded
+        db[table].add_column("batching", str)  # exact or fast
+    db["grid_runs"].add_column("noise_spread", float)  # max |Δ logprob| of the choices between configurations
+    db["grid_runs"].add_column("within_noise", int)  # 1: the margin between the two best choices <= that spread
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2, _migration_3, _migration_4]
 FTS_COLUMNS = {"templates": ["name", "description", "body", "tags"]}

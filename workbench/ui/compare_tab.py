@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from workbench import compare, compare_report
 from workbench.engine.base import SamplingParams
+from workbench.engine.numerics import NOISE_MARK, noise_note
 from workbench.errors import WorkbenchError
 from workbench.scoring import SCORER_NAMES
 from workbench.ui.compare_widgets import AccuracyChart, CellInspector, ReviewPanel
@@ -498,9 +499,13 @@ def cell_item(samples: list[dict]) -> QTableWidgetItem:
         text += f"  {answers.count(shown)}/{len(samples)}"
     if any(s["error"] for s in samples):
         text = "✗ error"
+    notes = [noise_note(s.get("noise_spread"), s.get("within_noise")) for s in samples]
+    if any(s.get("within_noise") for s in samples):
+        text += f"  {NOISE_MARK}"
     item = QTableWidgetItem(text)
     item.setBackground(GREY if correct is None else GREEN if correct else RED)
-    item.setToolTip("\n---\n".join((s["error"] or s["output"] or "")[:400] for s in samples))
+    tips = [(s["error"] or s["output"] or "")[:400] + (f"\n{note}" if note else "") for s, note in zip(samples, notes)]
+    item.setToolTip("\n---\n".join(tips))
     return item
 
 

@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from workbench.engine.base import TokenStep
+from workbench.engine.numerics import noise_note
 from workbench.ui.token_view import ProbabilityLegend, TokenPopup, TokenView
 
 BAR_COLOUR = QColor("#4a90d9")
@@ -82,6 +83,12 @@ class CellInspector(QDialog):
             layout.addWidget(QLabel(header))
             if run["choice_logprobs"]:
                 layout.addWidget(QLabel(choice_text(run["choice_logprobs"])))
+                note = noise_note(run.get("noise_spread"), run.get("within_noise"))
+                if note:
+                    label = QLabel(note)
+                    label.setObjectName("noise-note")
+                    label.setStyleSheet("color: #a05a00;" if run.get("within_noise") else "color: #555;")
+                    layout.addWidget(label)
                 continue
             view = TokenView()
             view.append_tokens([TokenStep.from_dict(t) for t in run["tokens"] or []])
