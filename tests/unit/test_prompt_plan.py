@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from workbench.engine.prompt_plan import MIN_EXACT_ROWS, plan_prompt, split_rows
@@ -15,7 +17,7 @@ def rows(pieces):
 def test_split_rows_covers_the_range_with_calls_of_at_least_8_rows(n):
     pieces = split_rows(0, n, 512)
     assert pieces[0][0] == 0 and pieces[-1][1] == n
-    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(pieces))
     assert max(rows(pieces)) <= 512
     if n >= MIN_EXACT_ROWS:
         assert min(rows(pieces)) >= MIN_EXACT_ROWS

@@ -504,7 +504,10 @@ def cell_item(samples: list[dict]) -> QTableWidgetItem:
         text += f"  {NOISE_MARK}"
     item = QTableWidgetItem(text)
     item.setBackground(GREY if correct is None else GREEN if correct else RED)
-    tips = [(s["error"] or s["output"] or "")[:400] + (f"\n{note}" if note else "") for s, note in zip(samples, notes)]
+    tips = [
+        (s["error"] or s["output"] or "")[:400] + (f"\n{note}" if note else "")
+        for s, note in zip(samples, notes, strict=True)
+    ]
     item.setToolTip("\n---\n".join(tips))
     return item
 
