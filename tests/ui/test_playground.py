@@ -144,3 +144,29 @@ def test_closing_during_generation_exits_cleanly(qtbot, tmp_path):
     win.close()
     assert win.engine.thread.isFinished()
     assert settings.value("playground/max_tokens") is not None  # settings were saved on the way out
+
+
+def test_numerics_setting_reloads_and_the_token_card_runs_a_numeric_check(qtbot, window):
+    from workbench.engine.numerics import numeric_check
+
+    assert "reference numerics · exact batching" in window.model_label.text()
+    window.numerics_picker.setCurrentIndex(window.numerics_picker.findData("fast"))
+    window.numerics_picker.activated.emit(window.numerics_picker.currentIndex())
+    qtbot.waitUntil(lambda: "fast numerics" in window.model_label.text(), timeout=30_000)
+    assert window.engine.worker.backend.options.numerics == "fast"
+    run_and_wait(qtbot, window, "台湾最高的山是", temperature=0.0, max_tokens=4)
+    pg = window.playground
+    view = pg.columns[0].view
+    pg._pin(view, 2, QPoint(10, 10))  # what a click on the third chip does
+    assert pg.popup.check_button.isVisible()
+    with qtbot.waitSignal(window.engine.worker.numericChecked, timeout=30_000) as blocker:
+        pg.popup.check_button.click()
+    check = blocker.args[0]
+    qtbot.waitUntil(lambda: check.summary() in pg.popup.check_result.text(), timeout=5_000)
+    assert (check.numerics, check.other) == ("fast", "reference")
+    worker = window.engine.worker
+    ids = worker.backend.tokenize("台湾最高的山是") + [view.tokens[0].id, view.tokens[1].id]
+    direct = numeric_check(worker.backend, worker.checker, ids, top_k=10)
+    assert direct.to_dict() == check.to_dict()
+    mine = {t.id: t.logprob for t in check.tokens}
+    assert all(abs(mine[alt.id] - alt.logprob) < 1e-4 for alt in view.tokens[2].top if alt.id in mine)

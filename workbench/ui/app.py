@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from workbench import models
+from workbench.engine.numerics import BATCHING, NUMERICS
 from workbench.errors import WorkbenchError
 from workbench.ui.compare_tab import CompareTab
 from workbench.ui.playground import Playground
@@ -48,6 +49,8 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.restoreGeometry(self.settings.value("window/geometry", b""))
         self.playground.load_settings(self.settings)
+        for picker, key in ((self.numerics_picker, "numerics"), (self.batching_picker, "batching")):
+            picker.setCurrentIndex(max(0, picker.findData(self.settings.value(key, picker.itemData(0)))))
         self.tokenizer.load_settings(self.settings)
         self.tabs.setCurrentIndex(int(self.settings.value("window/tab", 0)))
         self.load_model(model or str(self.settings.value("model", "")) or None)
@@ -81,6 +84,33 @@ class MainWindow(QMainWindow):
         open_action = QAction("Open GGUF…", self)
         open_action.triggered.connect(self._open_file)
         bar.addAction(open_action)
+        bar.addSeparator()
+        self.numerics_picker = self._setting_picker(bar, "Numerics", NUMERICS, lambda m: m.summary)
+        self.batching_picker = self._setting_picker(bar, "Batching", BATCHING, lambda text: text)
+
+    def _setting_picker(self, bar, title: str, choices: dict, explain) -> QComboBox:
+        """A load setting; changing it reloads the model."""
+        bar.addWidget(QLabel(f" {title}: "))
+        picker = QComboBox()
+        picker.setObjectName(title.lower())
+        for name, value in choices.items():
+            picker.addItem(name, name)
+            picker.setItemData(picker.count() - 1, explain(value), Qt.ToolTipRole)
+        picker.setToolTip(
+            "How llama.cpp computes, recorded with every run. "
+            + "; ".join(f"{n}: {explain(v)}" for n, v in choices.items())
+        )
+        picker.activated.connect(lambda _index: self.reload_model())
+        bar.addWidget(picker)
+        return picker
+
+    def load_options(self):
+        from workbench.engine.llama import LoadOptions
+
+        return LoadOptions(numerics=self.numerics_picker.currentData(), batching=self.batching_picker.currentData())
+
+    def reload_model(self) -> None:
+        self.load_model(self.model_info.path if self.model_info else None)
 
     def _available_models(self) -> list:
         try:
@@ -99,6 +129,9 @@ class MainWindow(QMainWindow):
         worker.runFinished.connect(self._run_finished)  # a method, not a lambda: queued to the UI thread
         worker.runFailed.connect(self._run_failed)
         self.playground.runRequested.connect(self._run)
+        self.playground.numericCheckRequested.connect(self.engine.requestNumericCheck)
+        worker.numericChecked.connect(self.playground.show_numeric_check)
+        worker.numericCheckFailed.connect(self.playground.popup.show_check)
         self.playground.stopRequested.connect(self.engine.stop)
         self.playground.message.connect(self.show_error)
         self.tokenizer.message.connect(self.show_error)
@@ -128,7 +161,7 @@ class MainWindow(QMainWindow):
     def load_model(self, name_or_path: str | None) -> None:
         self.model_label.setText("loading model…")
         self.playground.run_button.setEnabled(False)
-        self.engine.requestLoad.emit(name_or_path or "")
+        self.engine.requestLoad.emit(name_or_path or "", self.load_options())
 
     def _open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model", "", "GGUF models (*.gguf);;All files (*)")
@@ -139,7 +172,11 @@ class MainWindow(QMainWindow):
         self.model_info = info
         self.n_ctx = int(runtime["n_ctx"])
         gpu = "GPU offload" if runtime["gpu_offload_active"] else "CPU"
-        self.model_label.setText(f"{info.name} · {info.quantization} · {gpu}")
+        self.model_label.setText(
+            f"{info.name} · {info.quantization} · {gpu} · {runtime['numerics']} numerics · "
+            f"{runtime['batching']} batching"
+        )
+        self.model_label.setToolTip(f"{runtime['numerics_detail']}\n{runtime['batching_detail']}")
         self.context_label.setText(f"context 0 / {self.n_ctx}")
         self.settings.setValue("model", info.path)
         index = self.model_picker.findData(info.path)
@@ -190,6 +227,8 @@ class MainWindow(QMainWindow):
             return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/tab", self.tabs.currentIndex())
+        self.settings.setValue("numerics", self.numerics_picker.currentData())
+        self.settings.setValue("batching", self.batching_picker.currentData())
         self.playground.save_settings(self.settings)
         self.tokenizer.save_settings(self.settings)
         self.playground.popup.hide()

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.errors import WorkbenchError
-from workbench.ui.token_view import ProbabilityLegend, TokenPopup, TokenView
+from workbench.ui.token_view import ProbabilityLegend, TokenPopup, TokenView, check_text
 
 MAX_SAMPLES = 8
 
@@ -75,6 +75,7 @@ class SampleColumn(QWidget):
 
 class Playground(QWidget):
     runRequested = Signal(object, int)  # GenerationRequest, samples
+    numericCheckRequested = Signal(str, bool, list)  # prompt, add BOS, token ids generated before the token
     stopRequested = Signal()
     message = Signal(str)
 
@@ -108,7 +109,10 @@ class Playground(QWidget):
         self.stop_button.clicked.connect(self.stopRequested)
         self.chips.toggled.connect(self._set_chips)
         self.copy_button.clicked.connect(self.copy_text)
-        self.popup = TokenPopup(self)
+        self.popup = TokenPopup(self, can_check=True)
+        self.popup.numericCheckRequested.connect(self._request_numeric_check)
+        self.pinned_at: tuple[TokenView, int] = (None, -1)
+        self.last_request = GenerationRequest(" ")
         self.columns: list[SampleColumn] = []
         self._build_layout()
 
@@ -184,6 +188,7 @@ class Playground(QWidget):
             self.message.emit(str(err))
             return
         count = int(self.samples.value())
+        self.last_request = request
         self._make_columns(count, request.prompt)
         self.set_running(True)
         self.runRequested.emit(request, count)
@@ -230,9 +235,19 @@ class Playground(QWidget):
 
     def _pin(self, view: TokenView, index: int, pos) -> None:
         self.popup.pinned = not (self.popup.pinned and self.popup.step is view.tokens[index])
+        self.pinned_at = (view, index)
         self.popup.show_step(view.tokens[index], pos)
         if not self.popup.pinned:
             self.popup.hide()
+
+    def _request_numeric_check(self) -> None:
+        """The distribution the pinned token was drawn from, recomputed in the other configuration."""
+        view, index = self.pinned_at
+        before = [step.id for step in view.tokens[:index]]
+        self.numericCheckRequested.emit(self.last_request.prompt, self.last_request.add_bos, before)
+
+    def show_numeric_check(self, check) -> None:
+        self.popup.show_check(check_text(check))
 
     def _set_chips(self, on: bool) -> None:
         for column in self.columns:

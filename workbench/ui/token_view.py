@@ -12,7 +12,7 @@ import math
 
 from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import QFrame, QLabel, QTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QTextEdit, QVBoxLayout, QWidget
 
 from workbench.display import visible_text
 from workbench.engine.base import TokenStep, TopToken
@@ -163,9 +163,12 @@ class AlternativesChart(QWidget):
 
 
 class TokenPopup(QFrame):
-    """Hover card for one token: id, text, bytes, probability, rank, and the alternatives chart."""
+    """Hover card for one token: id, text, bytes, probability, rank, and the alternatives chart.
+    Pinned (clicked), it offers a numeric check when its owner can run one."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    numericCheckRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None, can_check: bool = False) -> None:
         super().__init__(parent, Qt.ToolTip)
         self.setFrameShape(QFrame.StyledPanel)
         self.setStyleSheet("TokenPopup { background: #fffff4; border: 1px solid #888; }")
@@ -178,13 +181,44 @@ class TokenPopup(QFrame):
         layout.addWidget(self.header)
         layout.addWidget(self.chart)
         layout.addWidget(self.legend)
+        self.check_button = QPushButton("Numeric check: compare with the other numeric configuration")
+        self.check_button.setObjectName("numeric-check")
+        self.check_button.setToolTip(
+            "Evaluate the same tokens in the other llama.cpp configuration (reference vs fast) and show how far "
+            "the probabilities move: differences that small are arithmetic noise, not the model"
+        )
+        self.check_button.clicked.connect(self._request_check)
+        self.check_result = QLabel()
+        self.check_result.setObjectName("numeric-check-result")
+        self.check_result.setWordWrap(True)
+        self.check_result.setTextFormat(Qt.PlainText)
+        layout.addWidget(self.check_button)
+        layout.addWidget(self.check_result)
+        self.can_check = can_check
         self.pinned = False
         self.step: TokenStep | None = None
 
+    def _request_check(self) -> None:
+        self.check_button.setEnabled(False)
+        self.check_result.setText("evaluating in the other configuration…")
+        self.check_result.show()
+        self.adjustSize()
+        self.numericCheckRequested.emit()
+
+    def show_check(self, text: str) -> None:
+        self.check_button.setEnabled(True)
+        self.check_result.setText(text)
+        self.check_result.show()
+        self.adjustSize()
+
     def show_step(self, step: TokenStep, position: QPoint) -> None:
+        if step is not self.step:
+            self.check_result.hide()
+            self.check_button.setEnabled(True)
         self.step = step
         self.header.setText(describe(step))
         self.chart.set_step(step)
+        self.check_button.setVisible(self.can_check and self.pinned)
         self.adjustSize()
         self.move(position + QPoint(12, 16))
         self.show()
@@ -218,3 +252,14 @@ class ProbabilityLegend(QWidget):
         painter.fillRect(QRectF(40, 4, 140, 14), gradient)
         painter.drawText(QRectF(0, 0, 38, 22), Qt.AlignVCenter | Qt.AlignRight, "p 0%")
         painter.drawText(QRectF(184, 0, 40, 22), Qt.AlignVCenter, "100%")
+
+
+def check_text(check) -> str:
+    """A NumericCheck for the token card: the summary and the tokens that moved most."""
+    moved = sorted(check.tokens, key=lambda t: -abs(t.logprob - t.logprob_other))[:5]
+    lines = [check.summary()]
+    lines += [
+        f"  token {t.id}: {math.exp(t.logprob):.2%} here, {math.exp(t.logprob_other):.2%} in {check.other}"
+        for t in moved
+    ]
+    return "\n".join(lines)

@@ -27,25 +27,27 @@ class EngineWorker(QObject):
     sampleDone = Signal(int, object)  # sample index, Generation
     runFinished = Signal()
     runFailed = Signal(str)
+    numericChecked = Signal(object)  # NumericCheck
+    numericCheckFailed = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
         self.backend = None
+        self.checker = None  # the same model in the other numeric configuration, loaded on first check
         self._stop = threading.Event()
         self._batch_cancel = None
 
-    @Slot(str)
-    def load(self, name_or_path: str) -> None:
+    @Slot(str, object)
+    def load(self, name_or_path: str, options) -> None:
         from workbench.engine.llama import LlamaBackend
 
         try:
             info = models.resolve(name_or_path or None)
-            backend = LlamaBackend(info)
+            backend = LlamaBackend(info, options)
         except WorkbenchError as err:
             self.modelFailed.emit(str(err))
             return
-        if self.backend is not None:
-            self.backend.close()
+        self.close_backends()
         self.backend = backend
         self.modelLoaded.emit(info, backend.runtime_info())
 
@@ -119,6 +121,27 @@ class EngineWorker(QObject):
 
         generate_many(self.backend, requests, self.backend.options.n_parallel, on_token, on_done, self._batch_cancel)
 
+    @Slot(str, bool, list)
+    def numeric_check(self, prompt: str, add_bos: bool, generated: list) -> None:
+        """The next-token distribution after the prompt and `generated` ids, in both configurations."""
+        from workbench.engine.numerics import numeric_check, other_numerics
+
+        try:
+            if self.backend is None:
+                raise WorkbenchError("no model is loaded")
+            if self.checker is None:
+                self.checker = self.backend.sibling(other_numerics(self.backend.options.numerics))
+            ids = self.backend.tokenize(prompt, add_bos=add_bos) + list(generated)
+            self.numericChecked.emit(numeric_check(self.backend, self.checker, ids, top_k=10))
+        except WorkbenchError as err:
+            self.numericCheckFailed.emit(str(err))
+
+    def close_backends(self) -> None:
+        for backend in (self.backend, self.checker):
+            if backend is not None:
+                backend.close()
+        self.backend = self.checker = None
+
     def stop(self) -> None:
         """Called from the UI thread: cancel this sample and skip the rest."""
         self._stop.set()
@@ -131,8 +154,9 @@ class EngineWorker(QObject):
 class EngineThread(QObject):
     """Owns the worker's thread; requests go through queued signals."""
 
-    requestLoad = Signal(str)
+    requestLoad = Signal(str, object)  # model name or path, LoadOptions
     requestGenerate = Signal(object, int)
+    requestNumericCheck = Signal(str, bool, list)
 
     def __init__(self) -> None:
         super().__init__()
@@ -142,6 +166,7 @@ class EngineThread(QObject):
         self.worker.moveToThread(self.thread)
         self.requestLoad.connect(self.worker.load)
         self.requestGenerate.connect(self.worker.generate)
+        self.requestNumericCheck.connect(self.worker.numeric_check)
         self.thread.start()
 
     def stop(self) -> None:
@@ -153,6 +178,4 @@ class EngineThread(QObject):
         self.thread.quit()
         self.thread.wait(10_000)
         # free llama.cpp now: left to interpreter shutdown, its finalizers can crash the process
-        if self.worker.backend is not None:
-            self.worker.backend.close()
-            self.worker.backend = None
+        self.worker.close_backends()
