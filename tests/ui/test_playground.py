@@ -165,7 +165,7 @@ def test_numerics_setting_reloads_and_the_token_card_runs_a_numeric_check(qtbot,
     qtbot.waitUntil(lambda: check.summary() in pg.popup.check_result.text(), timeout=5_000)
     assert (check.numerics, check.other) == ("fast", "reference")
     worker = window.engine.worker
-    ids = worker.backend.tokenize("台湾最高的山是") + [view.tokens[0].id, view.tokens[1].id]
+    ids = [*worker.backend.tokenize("台湾最高的山是"), view.tokens[0].id, view.tokens[1].id]
     direct = numeric_check(worker.backend, worker.checker, ids, top_k=10)
     assert direct.to_dict() == check.to_dict()
     mine = {t.id: t.logprob for t in check.tokens}
