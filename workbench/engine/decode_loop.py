@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from workbench.engine.base import GenerationRequest, OnToken, TokenStep, TopToken
-from workbench.engine.sampling import SampledDistribution, apply_repeat_penalty, distribution, logsumexp, top_indices
+from workbench.engine.sampling import SampledDistribution, apply_repeat_penalty, distribution, top_indices
 
 if TYPE_CHECKING:
     from workbench.engine.llama import LlamaBackend
@@ -83,48 +83,50 @@ class Run:
 
     def step(self, raw: np.ndarray) -> tuple[TokenStep, bool]:
         params, backend, k = self.request.params, self.backend, self.request.top_logprobs
+        buffers = backend.buffers
+        top, lse = buffers.log_normaliser(raw)
         penalised = params.repeat_penalty != 1.0 and params.repeat_last_n > 0
-        work = (
-            apply_repeat_penalty(raw, self.history[-params.repeat_last_n :], params.repeat_penalty)
-            if penalised
-            else raw
-        )
-        dist = distribution(work, params, rank=0 if penalised else k)
+        if penalised:  # the penalty is not shift-invariant (it divides positive logits): apply it to raw
+            work = apply_repeat_penalty(raw, self.history[-params.repeat_last_n :], params.repeat_penalty)
+            dist = distribution(work, params)
+            raw_top = top_indices(raw, k, top, buffers.mask)
+        else:
+            dist = distribution(raw, params, rank=k, buffers=buffers, top=top)
+            raw_top = dist.ranked
         token = dist.draw(self.rng)
         self.history.append(token)
         if backend.is_end_of_generation(token):
             return TokenStep(token, b"", "", 0.0, 0.0), True
-        lse = logsumexp(raw, backend._scratch)
-        raw_top = top_indices(raw, k) if penalised else dist.ranked
         pending = self.utf8.pending()  # alternatives complete what was pending before this token
-        data = backend.token_bytes(token)
-        chosen_sampled = float(dist.prob_of(np.array([token]))[0])
+        sampled_top = dist.top(k)[0]
+        records = self.records(np.unique(np.concatenate((raw_top, sampled_top, [token]))), raw, lse, dist, pending)
+        chosen = records[token]
         step = TokenStep(
             id=token,
-            bytes=data,
-            text=self.utf8.feed(data),
-            logprob=float(raw[token]) - lse,
-            logprob_sampled=math.log(chosen_sampled) if chosen_sampled > 0 else -math.inf,
-            top=self.alternatives(raw_top, raw, lse, dist, pending),
-            top_sampled=self.alternatives(dist.top(k)[0], raw, lse, dist, pending),
+            bytes=chosen.bytes,
+            text=self.utf8.feed(chosen.bytes),
+            logprob=chosen.logprob,
+            logprob_sampled=-math.inf if chosen.logprob_sampled is None else chosen.logprob_sampled,
+            top=tuple(records[i] for i in raw_top.tolist()),
+            top_sampled=tuple(records[i] for i in sampled_top.tolist()),
             kept=dist.kept_count,
         )
         return step, False
 
-    def alternatives(
+    def records(
         self, ids: np.ndarray, raw: np.ndarray, lse: float, dist: SampledDistribution, pending: bytes
-    ) -> tuple[TopToken, ...]:
-        if ids.size == 0:
-            return ()
-        sampled = dist.prob_of(ids).tolist()
-        removed = dist.removed_by_many(ids, np.array(sampled) > 0)
+    ) -> dict[int, TopToken]:
+        """One TopToken per id (raw and sampled log-probability, what removed it), built once even when
+        the id is both in the raw top-K and the sampled top-K."""
+        sampled = dist.prob_of(ids)
+        removed = dist.removed_by_many(ids, sampled > 0)
         logprobs = (raw[ids].astype(np.float64) - lse).tolist()
-        out = []
-        for token, prob, logprob, stage in zip(ids.tolist(), sampled, logprobs, removed, strict=True):
+        out = {}
+        for token, prob, logprob, stage in zip(ids.tolist(), sampled.tolist(), logprobs, removed, strict=True):
             data = self.backend.token_bytes(token)
             sampled_logprob = math.log(prob) if prob > 0 else None
-            out.append(TopToken(token, self.utf8.preview(data, pending), data, logprob, sampled_logprob, stage))
-        return tuple(out)
+            out[token] = TopToken(token, self.utf8.preview(data, pending), data, logprob, sampled_logprob, stage)
+        return out
 
     def append_text(self, new_text: str) -> bool:
         """Add text; True when a stop string now appears (the text is cut before it)."""

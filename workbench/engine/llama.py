@@ -31,7 +31,7 @@ from workbench.engine.base import (
 from workbench.engine.decode_loop import Run, Utf8Text
 from workbench.engine.numerics import BATCHING, DEFAULT_BATCHING, DEFAULT_NUMERICS, check_batching, numeric_mode
 from workbench.engine.prompt_plan import PromptPlan, common_prefix, plan_prompt
-from workbench.engine.sampling import apply_repeat_penalty, distribution, logsumexp, top_indices
+from workbench.engine.sampling import StepBuffers, apply_repeat_penalty, distribution, logsumexp, top_indices
 from workbench.engine.vocab import Vocabulary
 from workbench.errors import ContextOverflowError, EngineError, InvalidParameterError, ModelLoadError
 from workbench.models import ModelInfo, inspect
@@ -130,7 +130,7 @@ class LlamaBackend:
         self.n_vocab = self.vocabulary.size
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self._batch = llama_cpp.llama_batch_init(max(self.options.n_batch, self.options.n_parallel), 0, 1)
-        self._scratch = np.empty(self.n_vocab, dtype=np.float32)
+        self.buffers = StepBuffers(self.n_vocab)  # per-token scratch, shared by every sequence's step
         self._cached_tokens: list[int] = []  # what the KV cache holds for sequence 0
         self._prompt_ids: list[int] = []  # the last prompt evaluated, and its logits
         self._prompt_logits = np.empty(0, dtype=np.float32)
@@ -337,7 +337,7 @@ class LlamaBackend:
             )
             dist = distribution(work, params)
             ids = top_indices(raw, top)
-            lse = logsumexp(raw, self._scratch)
+            lse = self.buffers.log_normaliser(raw)[1]
             sampled = dist.prob_of(ids)
             kept_mass = float(np.exp(logsumexp(raw[dist.ids]) - lse)) if dist.truncated else 1.0
             text = Utf8Text()
@@ -380,7 +380,7 @@ class LlamaBackend:
                     if index:
                         self._decode([tokens[index - 1]], len(context) + index - 1)
                         logits = self._last_logits()
-                    total += float(logits[token]) - logsumexp(logits, self._scratch)
+                    total += float(logits[token]) - self.buffers.log_normaliser(logits)[1]
                 scores.append(total)
         return scores
 

@@ -26,10 +26,10 @@ STAGES = ("top_k", "top_p", "min_p")
 _THRESHOLD_START = 8.0  # logit distance below the max scanned first when looking for the top-K
 
 
-def logsumexp(logits: np.ndarray, scratch: np.ndarray | None = None) -> float:
-    """log(sum(exp(logits))), stable. `scratch` (same shape, float32) avoids two 1 MB allocations
-    per call on a 262,144-entry vocabulary, which is most of the cost on the per-token path."""
-    top = float(logits.max())
+def logsumexp(logits: np.ndarray, scratch: np.ndarray | None = None, top: float | None = None) -> float:
+    """log(sum(exp(logits))), stable, summed in float64. `scratch` (same shape, float32) avoids 1 MB
+    allocations per call on a 262,144-entry vocabulary; `top` is the max when the caller knows it."""
+    top = float(logits.max()) if top is None else top
     if not math.isfinite(top):
         return top
     if scratch is None or scratch.shape != logits.shape:
@@ -39,18 +39,46 @@ def logsumexp(logits: np.ndarray, scratch: np.ndarray | None = None) -> float:
     return top + math.log(float(scratch.sum(dtype=np.float64)))
 
 
-def top_indices(logits: np.ndarray, k: int) -> np.ndarray:
+class StepBuffers:
+    """Per-token scratch space for a vocabulary, kept small so that one token's passes over the
+    fresh logits stay in cache: a bool mask, and exp() computed a cache-sized chunk at a time."""
+
+    CHUNK = 32_768
+
+    def __init__(self, size: int) -> None:
+        self.mask = np.empty(size, dtype=bool)
+        self.chunk = np.empty(min(size, self.CHUNK), dtype=np.float32)
+
+    def log_normaliser(self, logits: np.ndarray) -> tuple[float, float]:
+        """(max, log(sum(exp(logits)))) of a logit vector. Each chunk is summed pairwise in float32
+        (relative error ~1e-7, the precision of the float32 logits themselves), the chunks in float64."""
+        top = float(logits.max())
+        if not math.isfinite(top):
+            return top, top
+        total = 0.0
+        for start in range(0, logits.size, self.chunk.size):
+            part = self.chunk[: min(self.chunk.size, logits.size - start)]
+            np.subtract(logits[start : start + part.size], top, out=part)
+            np.exp(part, out=part)
+            total += float(np.add.reduce(part))
+        return top, top + math.log(total)
+
+
+def top_indices(logits: np.ndarray, k: int, top: float | None = None, mask: np.ndarray | None = None) -> np.ndarray:
     """Indices of the k largest logits, largest first (ties by lower id).
 
     Scans only tokens within a growing distance of the max, which is far cheaper than
     an argpartition over the full vocabulary when, as usual, few tokens are close.
+    `top` (the max) and `mask` (a bool buffer of the same size) save a pass and an allocation.
     """
     k = min(k, logits.size)
     if k <= 0:
         return np.empty(0, dtype=np.int64)
-    top, delta = float(logits.max()), _THRESHOLD_START
+    top = float(logits.max()) if top is None else top
+    mask = mask if mask is not None and mask.shape == logits.shape else np.empty(logits.shape, dtype=bool)
+    delta = _THRESHOLD_START
     while True:
-        ids = np.flatnonzero(logits >= top - delta)
+        ids = np.flatnonzero(np.greater_equal(logits, top - delta, out=mask))
         if ids.size >= k or not math.isfinite(delta):
             break
         # widen gently: one more comparison pass is cheaper than partitioning most of the vocabulary
@@ -186,14 +214,23 @@ def _top_p_prefix(logits: np.ndarray, ids: np.ndarray | None, p: float) -> np.nd
         want *= 8
 
 
-def distribution(logits: np.ndarray, params: SamplingParams, rank: int = 0) -> SampledDistribution:
+def distribution(
+    logits: np.ndarray,
+    params: SamplingParams,
+    rank: int = 0,
+    buffers: StepBuffers | None = None,
+    top: float | None = None,
+) -> SampledDistribution:
     """Apply top-k, top-p, min-p and temperature (in llama.cpp's order) to penalised logits.
 
     `rank` asks for the `rank` best tokens by logit as well (`SampledDistribution.ranked`);
     they come from the same pass over the vocabulary as top-k and greedy, so a caller that
-    reports alternatives does not scan the 262,144 logits twice.
+    reports alternatives does not scan the 262,144 logits twice. `top` is the max logit when known
+    (0 for shifted logits) and `buffers` lends a mask: both save work on the per-token path.
     """
-    ranked = top_indices(logits, max(rank, params.top_k, 1)) if (params.greedy or params.top_k or rank) else None
+    wanted = max(rank, params.top_k, 1)
+    mask = buffers.mask if buffers is not None else None
+    ranked = top_indices(logits, wanted, top, mask) if (params.greedy or params.top_k or rank) else None
     if params.greedy:
         best = ranked[:1]
         return SampledDistribution(
