@@ -41,35 +41,49 @@ def logsumexp(logits: np.ndarray, scratch: np.ndarray | None = None, top: float 
 
 class StepBuffers:
     """Per-token scratch space for a vocabulary, kept small so that one token's passes over the
-    fresh logits stay in cache: a bool mask, and exp() computed a cache-sized chunk at a time."""
+    fresh logits stay in cache: exp() and the near-the-top scan run a cache-sized chunk at a time."""
 
     CHUNK = 32_768
 
     def __init__(self, size: int) -> None:
         self.mask = np.empty(size, dtype=bool)
         self.chunk = np.empty(min(size, self.CHUNK), dtype=np.float32)
+        self.near: np.ndarray = np.empty(0, dtype=np.int64)  # ids within _THRESHOLD_START of the max...
+        self.near_of: np.ndarray | None = None  # ...of this logit array
 
     def log_normaliser(self, logits: np.ndarray) -> tuple[float, float]:
         """(max, log(sum(exp(logits)))) of a logit vector. Each chunk is summed pairwise in float32
-        (relative error ~1e-7, the precision of the float32 logits themselves), the chunks in float64."""
+        (relative error ~1e-7, the precision of the float32 logits themselves), the chunks in float64.
+        The same pass notes which tokens lie near the max, for the top-K scan (`top_indices`)."""
         top = float(logits.max())
+        self.near_of = None
         if not math.isfinite(top):
             return top, top
-        total = 0.0
+        total, near, floor = 0.0, [], top - _THRESHOLD_START
         for start in range(0, logits.size, self.chunk.size):
-            part = self.chunk[: min(self.chunk.size, logits.size - start)]
-            np.subtract(logits[start : start + part.size], top, out=part)
+            size = min(self.chunk.size, logits.size - start)
+            part, values, mask = self.chunk[:size], logits[start : start + size], self.mask[:size]
+            near.append(np.flatnonzero(np.greater_equal(values, floor, out=mask)) + start)
+            np.subtract(values, top, out=part)
             np.exp(part, out=part)
             total += float(np.add.reduce(part))
+        self.near, self.near_of = np.concatenate(near), logits
         return top, top + math.log(total)
 
 
-def top_indices(logits: np.ndarray, k: int, top: float | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+def top_indices(
+    logits: np.ndarray,
+    k: int,
+    top: float | None = None,
+    mask: np.ndarray | None = None,
+    near: np.ndarray | None = None,
+) -> np.ndarray:
     """Indices of the k largest logits, largest first (ties by lower id).
 
     Scans only tokens within a growing distance of the max, which is far cheaper than
     an argpartition over the full vocabulary when, as usual, few tokens are close.
-    `top` (the max) and `mask` (a bool buffer of the same size) save a pass and an allocation.
+    `top` (the max) and `mask` (a bool buffer of the same size) save a pass and an allocation;
+    `near` (the ids within the first scan distance of `top`, from StepBuffers) saves the first scan.
     """
     k = min(k, logits.size)
     if k <= 0:
@@ -78,7 +92,10 @@ def top_indices(logits: np.ndarray, k: int, top: float | None = None, mask: np.n
     mask = mask if mask is not None and mask.shape == logits.shape else np.empty(logits.shape, dtype=bool)
     delta = _THRESHOLD_START
     while True:
-        ids = np.flatnonzero(np.greater_equal(logits, top - delta, out=mask))
+        if delta == _THRESHOLD_START and near is not None:
+            ids = near
+        else:
+            ids = np.flatnonzero(np.greater_equal(logits, top - delta, out=mask))
         if ids.size >= k or not math.isfinite(delta):
             break
         # widen gently: one more comparison pass is cheaper than partitioning most of the vocabulary
@@ -230,7 +247,8 @@ def distribution(
     """
     wanted = max(rank, params.top_k, 1)
     mask = buffers.mask if buffers is not None else None
-    ranked = top_indices(logits, wanted, top, mask) if (params.greedy or params.top_k or rank) else None
+    near = buffers.near if buffers is not None and buffers.near_of is logits else None
+    ranked = top_indices(logits, wanted, top, mask, near) if (params.greedy or params.top_k or rank) else None
     if params.greedy:
         best = ranked[:1]
         return SampledDistribution(
