@@ -1,11 +1,16 @@
-"""Batched decoding vs one sequence at a time, both sides in one run on the same backend.
+"""Batched decoding vs one sequence at a time, both sides in one run on the same backend, for each
+numeric configuration and batching mode.
 
-1. samples: 8 samples x 128 tokens of one prompt (seeded, no stop): sequential vs batched widths.
+1. samples: 8 samples x 128 tokens of one prompt (seeded, no stop): sequential vs batched, and that
+            speed-up next to llama.cpp's own (`llama-batched-bench`, generation tokens/s at B rows vs 1,
+            same K/V type, flash attention, repacking and KV layout: exact batching runs at most 7 rows
+            per decode on per-sequence KV streams without repacking; fast batching all rows, unified KV,
+            repacked weights).
 2. grid:    the comparison benchmark grid (4 sentiment templates x 30 cases x 1 sample, max 32
             tokens): naive (cache cleared per cell, one at a time) vs prefix reuse one at a time
             vs batched + prefix reuse.
 
-    .venv/bin/python bench/bench_batched.py [--samples 8] [--tokens 128] [--widths 2,4,8] [--skip-grid]
+    .venv/bin/python bench/bench_batched.py [--samples 8] [--tokens 128] [--configs reference/exact,...]
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_compare import TEMPLATES, NaiveBackend
+from bench_decode import LLAMA_FLAGS, batched_bench
 
 from workbench import compare, library_files, models
+from workbench.config import default_threads
 from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.engine.batched import generate_many
 from workbench.engine.llama import LlamaBackend, LoadOptions
@@ -30,26 +37,37 @@ from workbench.store import Store
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 
 
-def samples_benchmark(backend: LlamaBackend, samples: int, tokens: int, widths: list[int]) -> None:
+def llama_scaling(numerics: str, batching: str, prompt_tokens: int, tokens: int, rows: int, threads: int) -> float:
+    """llama-batched-bench's generation speed-up at `rows` sequences over one, same constraints."""
+    flags = [f for f in LLAMA_FLAGS[numerics] if f != "-nr"]
+    flags += ["-nr"] if batching == "exact" else ["-kvu"]
+    one, many = batched_bench(flags, prompt_tokens, tokens, threads, parallel=f"1,{rows}")
+    return many / one
+
+
+def samples_benchmark(backend: LlamaBackend, samples: int, tokens: int, threads: int) -> None:
     # top_k=0/top_p=1/min_p=0 and a high temperature keep every sample going for all its tokens
     params = SamplingParams(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0)
     requests = [GenerationRequest(PROMPT, params.with_seed(i), max_tokens=tokens) for i in range(samples)]
+    options = backend.options
     backend.reset_cache()
     start = time.perf_counter()
     sequential = [backend.generate(r) for r in requests]
     t_seq = time.perf_counter() - start
+    start = time.perf_counter()
+    batched = generate_many(backend, requests, samples)
+    t_batch = time.perf_counter() - start
     n = sum(len(g.tokens) for g in sequential)
-    print(f"{samples} samples x {tokens} tokens of one prompt ({n} tokens generated)")
-    print(f"  sequential (--parallel 1): {t_seq:6.1f} s  {n / t_seq:6.1f} tokens/s")
-    for width in widths:
-        start = time.perf_counter()
-        batched = generate_many(backend, requests, width)
-        t_batch = time.perf_counter() - start
-        same = all(a.text == b.text and a.tokens == b.tokens for a, b in zip(sequential, batched, strict=True))
-        print(
-            f"  batched width {width}:       {t_batch:6.1f} s  {n / t_batch:6.1f} tokens/s  "
-            f"ratio {t_seq / t_batch:.2f}x  identical to sequential: {same}"
-        )
+    ours = t_seq / t_batch
+    rows = min(samples, 7) if options.exact_batching else samples
+    theirs = llama_scaling(options.numerics, options.batching, len(backend.tokenize(PROMPT)), tokens, rows, threads)
+    identical = sum(a.tokens == b.tokens for a, b in zip(sequential, batched, strict=True))
+    print(f"{options.numerics} numerics, {options.batching} batching: {samples} samples x {tokens} tokens ({n} tokens)")
+    print(f"  sequential {t_seq:6.1f} s ({n / t_seq:5.1f} tok/s) | batched {t_batch:6.1f} s ({n / t_batch:5.1f} tok/s)")
+    print(
+        f"  speed-up {ours:.2f}x | llama-batched-bench at {rows} rows vs 1: {theirs:.2f}x | "
+        f"ratio {ours / theirs:.2f} | samples identical to sequential: {identical}/{samples}"
+    )
 
 
 def grid_benchmark(backend: LlamaBackend, width: int) -> None:
@@ -71,7 +89,11 @@ def grid_benchmark(backend: LlamaBackend, width: int) -> None:
         outputs = {(r["template"], r["case_id"]): r["output"] for r in store.experiment_runs(experiment_id)}
         results[label] = (wall, backend.prompt_tokens_evaluated - evaluated, outputs)
     naive_wall, _, naive_outputs = results["naive (cache cleared per cell)"]
-    print(f"grid: {len(TEMPLATES)} templates x 30 cases x 1 sample, greedy, max 32 tokens")
+    options = backend.options
+    print(
+        f"grid ({options.numerics} numerics, {options.batching} batching): {len(TEMPLATES)} templates x 30 cases "
+        "x 1 sample, greedy, max 32 tokens"
+    )
     for label, (wall, evaluated, outputs) in results.items():
         print(
             f"  {label:<38} {wall:6.1f} s  prompt tokens evaluated {evaluated:6,}  "
@@ -83,15 +105,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--widths", default="2,4,8")
     parser.add_argument("--grid-width", type=int, default=4)
+    parser.add_argument("--configs", default="reference/exact,fast/exact,reference/fast,fast/fast")
     parser.add_argument("--skip-grid", action="store_true")
+    parser.add_argument("--skip-samples", action="store_true")
     args = parser.parse_args()
-    widths = [int(w) for w in args.widths.split(",")]
-    backend = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=2048, n_parallel=max([*widths, args.grid_width])))
-    samples_benchmark(backend, args.samples, args.tokens, widths)
-    if not args.skip_grid:
-        grid_benchmark(backend, args.grid_width)
+    threads = default_threads()
+    for config in args.configs.split(","):
+        numerics, batching = config.split("/")
+        options = LoadOptions(
+            n_ctx=2048, n_parallel=max(args.samples, args.grid_width), numerics=numerics, batching=batching
+        )
+        backend = LlamaBackend(models.resolve(None), options)
+        if not args.skip_samples:
+            samples_benchmark(backend, args.samples, args.tokens, threads)
+        if not args.skip_grid:
+            grid_benchmark(backend, args.grid_width)
+        backend.close()
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

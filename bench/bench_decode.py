@@ -40,7 +40,7 @@ SETTINGS = {
 }
 
 
-def batched_bench(numerics: str, prompt_tokens: int, tokens: int, threads: int, parallel: str = "1") -> list[float]:
+def batched_bench(flags: list[str], prompt_tokens: int, tokens: int, threads: int, parallel: str = "1") -> list[float]:
     """S_TG (generation tokens/s) for each -npl value, from llama-batched-bench's jsonl output."""
     import json
 
@@ -61,7 +61,7 @@ def batched_bench(numerics: str, prompt_tokens: int, tokens: int, threads: int, 
             parallel,
             "--output-format",
             "jsonl",
-            *LLAMA_FLAGS[numerics],
+            *flags,
         ],
         check=True,
         capture_output=True,
@@ -92,7 +92,7 @@ def main() -> None:
         ratios: dict[str, list[float]] = {name: [] for name in SETTINGS}
         speeds: dict[str, list[float]] = {name: [] for name in ["llama.cpp", *SETTINGS]}
         for _ in range(args.rounds):
-            reference = batched_bench(numerics, prompt_tokens, args.tokens, args.threads)[0]
+            reference = batched_bench(LLAMA_FLAGS[numerics], prompt_tokens, args.tokens, args.threads)[0]
             speeds["llama.cpp"].append(reference)
             for name, params in SETTINGS.items():
                 ours = workbench_tokens_per_s(backend, params, args.tokens)

@@ -43,7 +43,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: str, slots: int, threads: int) -> tuple[subprocess.Popen, str]:
+SERVER_FLAGS = {  # the workbench's numeric configurations (exact batching: weights not repacked)
+    "reference": ["-ctk", "f32", "-ctv", "f32", "-fa", "off", "-nr"],
+    "fast": ["-ctk", "f16", "-ctv", "f16", "-fa", "on", "-nr"],
+}
+
+
+def start_server(model: str, slots: int, threads: int, numerics: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [
         str(tool("llama-server")),
@@ -56,8 +62,7 @@ def start_server(model: str, slots: int, threads: int) -> tuple[subprocess.Popen
         "-t",
         str(threads),
         "-cb",
-        "-fa",
-        "on",
+        *SERVER_FLAGS[numerics],
         "--port",
         str(port),
         "--no-webui",
@@ -107,6 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--numerics", default="reference", choices=sorted(SERVER_FLAGS))
     args = parser.parse_args()
     store = Store(Path(tempfile.mkdtemp()) / "bench.sqlite")
     library_files.ensure_starter_library(store)
@@ -114,13 +120,16 @@ def main() -> None:
     prompts = [compare.render(store.get_template(t), c.vars).text for t in TEMPLATES for c in dataset.cases]
     model = models.resolve(None).path
     threads = default_threads()
-    backend = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=2048, n_parallel=args.slots, n_threads=threads))
-    server, url = start_server(model, args.slots, threads)
+    backend = LlamaBackend(
+        models.resolve(None), LoadOptions(n_ctx=2048, n_parallel=args.slots, n_threads=threads, numerics=args.numerics)
+    )
+    server, url = start_server(model, args.slots, threads, args.numerics)
     try:
         complete(url, "warm up")
         print(
             f"grid: {len(prompts)} prompts ({len(TEMPLATES)} templates x 30 cases), greedy, max {MAX_TOKENS} tokens, "
-            f"logprobs 5, {args.slots} slots / sequences, {threads} threads"
+            f"logprobs 5, {args.slots} slots / sequences, {threads} threads, {args.numerics} numerics "
+            f"({' '.join(SERVER_FLAGS[args.numerics])})"
         )
         for round_number in range(1, args.rounds + 1):  # interleaved: the host is noisy
             s_wall, s_tokens = server_side(url, prompts, args.slots)
