@@ -143,6 +143,9 @@ def _group_summary(label: str, rows: list[dict[str, Any]], wins: list[int] | Non
         "human_ties": tie,
         "human_losses": loss,
         "human_win_rate": win_rate(win, tie, loss),
+        "numerics": sorted({r["numerics"] for r in rows if r.get("numerics")}),
+        "batching": sorted({r["batching"] for r in rows if r.get("batching")}),
+        "within_noise": sum(bool(r.get("within_noise")) for r in rows),
     }
 
 

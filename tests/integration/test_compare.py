@@ -94,6 +94,9 @@ def test_label_likelihood_decisions_are_checked_against_the_noise_floor(store, b
     assert 0 < sum(flags) < len(flags), flags  # en21-en30 hold close and clear decisions
     exported = compare_report.run_rows(store, experiment_id)
     assert [row["within_noise"] for row in exported] == [bool(f) for f in flags]
+    (summary,) = compare_report.summarize(store, experiment_id)["summary"]
+    assert summary["within_noise"] == sum(flags)
+    assert (summary["numerics"], summary["batching"]) == (["reference"], ["exact"])
 
 
 def test_exported_rows_rescored_independently_give_the_reported_accuracy(store, backend):

@@ -78,6 +78,8 @@ class CellInspector(QDialog):
         for run in runs:
             mark = "✓" if run["score"] == 1.0 else "✗" if run["score"] is not None else "–"
             header = f"sample {run['sample_index'] + 1} · seed {run['seed']} · answer {run['answer']!r} {mark}"
+            if run.get("numerics"):
+                header += f" · {run['numerics']} numerics, {run['batching']} batching"
             if run["error"]:
                 header += f" · error: {run['error']}"
             layout.addWidget(QLabel(header))
