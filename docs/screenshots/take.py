@@ -55,6 +55,21 @@ def shoot(app: QApplication, win: MainWindow, prompt: str, name: str, samples: i
             break
 
 
+def shoot_numeric_check(app: QApplication, win: MainWindow) -> None:
+    """A pinned token card after its numeric check (the last run's first sample, third token)."""
+    pg = win.playground
+    view = pg.columns[0].view
+    pg._pin(view, 2, view.mapToGlobal(QPoint(40, 30)))
+    checked = []
+    win.engine.worker.numericChecked.connect(lambda check: checked.append(check))
+    pg.popup.check_button.click()
+    wait(app, lambda: bool(checked))
+    wait(app, lambda: False, 0.3)
+    pg.popup.grab().save(str(HERE / "playground-numeric-check.png"))
+    pg.popup.pinned = False
+    pg.popup.hide()
+
+
 TOKENIZER_TEXT = (
     "台湾最高的山是哪座?人工智慧真神奇!\n"
     "I am unkillable. 吾輩は猫である。\n"
@@ -138,6 +153,7 @@ def main() -> None:
     wait(app, lambda: win.model_info is not None)
     shoot(app, win, "The three most important inventions in history are", "playground-english", 3, 0.9)
     shoot(app, win, "台湾最高的山是", "playground-chinese", 2, 0.7)
+    shoot_numeric_check(app, win)
     shoot_tokenizer(app, win)
     shoot_templates(app, win)
     shoot_compare(app, win)

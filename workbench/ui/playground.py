@@ -247,7 +247,7 @@ class Playground(QWidget):
         self.numericCheckRequested.emit(self.last_request.prompt, self.last_request.add_bos, before)
 
     def show_numeric_check(self, check) -> None:
-        self.popup.show_check(check_text(check))
+        self.popup.show_check(check_text(check, self.popup.step))
 
     def _set_chips(self, on: bool) -> None:
         for column in self.columns:

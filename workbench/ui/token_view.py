@@ -254,12 +254,15 @@ class ProbabilityLegend(QWidget):
         painter.drawText(QRectF(184, 0, 40, 22), Qt.AlignVCenter, "100%")
 
 
-def check_text(check) -> str:
-    """A NumericCheck for the token card: the summary and the tokens that moved most."""
+def check_text(check, step: TokenStep | None = None) -> str:
+    """A NumericCheck for the token card: the summary and the tokens that moved most (named as the
+    card names them when the step lists them)."""
+    names = {alt.id: chip_label(alt) for alt in step.top} if step is not None else {}
     moved = sorted(check.tokens, key=lambda t: -abs(t.logprob - t.logprob_other))[:5]
     lines = [check.summary()]
     lines += [
-        f"  token {t.id}: {math.exp(t.logprob):.2%} here, {math.exp(t.logprob_other):.2%} in {check.other}"
+        f"  {names.get(t.id, f'token {t.id}')!s:<14} {math.exp(t.logprob):6.2%} here, "
+        f"{math.exp(t.logprob_other):6.2%} in {check.other}"
         for t in moved
     ]
     return "\n".join(lines)
