@@ -84,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(generate)
     _add_sampling_options(generate, defaults)
     generate.add_argument("--max-tokens", "-n", type=int, default=128)
-    generate.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    generate.add_argument(
+        "--stop", action="append", default=[], help="stop string (repeatable; escapes \\n \\t \\s \\\\)"
+    )
     generate.add_argument("--top-logprobs", type=int, default=10, help="alternatives per token, 0..20")
     generate.add_argument("--samples", type=int, default=1, help="independent samples (seed, seed+1, ...)")
     generate.add_argument(

@@ -9,6 +9,7 @@ from typing import Any
 from workbench import cli, commands_compare, commands_library, commands_tokenize, config, models
 from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.errors import InvalidParameterError, WorkbenchError
+from workbench.stops import parse_stop
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +94,7 @@ def _request(args: argparse.Namespace, prompt: str, params: SamplingParams) -> G
         prompt=prompt,
         params=params,
         max_tokens=args.max_tokens,
-        stop=tuple(args.stop),
+        stop=tuple(parse_stop(s) for s in args.stop),
         top_logprobs=args.top_logprobs,
         add_bos=not args.no_bos,
     ).validate()

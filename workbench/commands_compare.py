@@ -11,6 +11,7 @@ from workbench import cli, compare, compare_report
 from workbench.datasets import read_dataset
 from workbench.errors import InputError
 from workbench.scoring import SCORER_NAMES
+from workbench.stops import parse_stop
 
 
 def add_parsers(commands: argparse._SubParsersAction, add_sampling, add_model, defaults) -> None:
@@ -20,7 +21,7 @@ def add_parsers(commands: argparse._SubParsersAction, add_sampling, add_model, d
     run.add_argument("--resume", type=int, metavar="ID", help="run the cells of experiment ID not yet done")
     run.add_argument("--samples", type=int, default=1, help="samples per cell (majority vote reported too)")
     run.add_argument("--max-tokens", "-n", type=int, default=64)
-    run.add_argument("--stop", action="append", default=[], help="stop string (repeatable; \\n allowed)")
+    run.add_argument("--stop", action="append", default=[], help="stop string (repeatable; escapes \\n \\t \\s \\\\)")
     run.add_argument("--top-logprobs", type=int, default=5, help="alternatives stored per token, 0..20")
     run.add_argument("--scorer", choices=SCORER_NAMES, help="override every template's answer rule")
     run.add_argument("--temperatures", metavar="LIST", help="one configuration per temperature, e.g. 0,0.7,1.0")
@@ -69,7 +70,7 @@ def _spec(args: argparse.Namespace, store) -> compare.GridSpec:
             print(f"workbench: {problem}", file=sys.stderr)
         store.save_dataset(read)
         dataset = read.name
-    stops = tuple(s.replace("\\n", "\n") for s in args.stop)
+    stops = tuple(parse_stop(s) for s in args.stop)
     config = compare.Config(sampling_params(args), args.max_tokens, stops)
     model_list = [m.strip() for m in args.models.split(",")] if args.models else [args.model]
     return compare.GridSpec(

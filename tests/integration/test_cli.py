@@ -224,3 +224,14 @@ def test_a_configuration_llama_cpp_cannot_create_is_one_line(cli):
     assert result.code == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "could not create a context" in result.stderr and "reference numerics" in result.stderr
+
+
+def test_generate_stop_escapes_mean_what_compare_and_the_tabs_mean(cli):
+    """`--stop '\\n'` is a newline, as in `compare --stop` and the Playground/Compare fields (one parser)."""
+    result = cli("generate", "-p", "Question: what is 2+2?\nAnswer:", "-t", "0", "-n", "40", "--stop", "\\n", "--json")
+    assert result.code == 0, result.stderr
+    sample = result.json()["samples"][0]
+    assert sample["finish_reason"] == "stop" and sample["stop_sequence"] == "\n"
+    assert "\n" not in sample["text"] and sample["text"].strip()
+    empty = cli("generate", "-p", "Hi", "--stop", "", "-n", "2")
+    assert empty.code == 1 and empty.stderr.strip() == "workbench: a stop string is empty"

@@ -40,6 +40,7 @@ from workbench.engine.base import SamplingParams
 from workbench.engine.numerics import NOISE_MARK, noise_note
 from workbench.errors import WorkbenchError
 from workbench.scoring import SCORER_NAMES
+from workbench.stops import parse_stop_list
 from workbench.ui.compare_widgets import AccuracyChart, CellInspector, ReviewPanel
 
 GREEN, RED, GREY = QColor("#c8efc4"), QColor("#f6c6c6"), QColor("#e6e6e6")
@@ -252,7 +253,7 @@ class CompareTab(QWidget):
             repeat_penalty=self.repeat_penalty.value(),
             seed=self.seed.value(),
         )
-        stops = tuple(s.replace("\\n", "\n") for s in self.stop_edit.text().split(",") if s)
+        stops = parse_stop_list(self.stop_edit.text())
         config = compare.Config(params, self.max_tokens.value(), stops)
         model = self.backend.info.path if self.backend else None
         return compare.GridSpec(

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.errors import WorkbenchError
+from workbench.stops import parse_stop_list
 from workbench.ui.token_view import ProbabilityLegend, TokenPopup, TokenView, check_text
 
 MAX_SAMPLES = 8
@@ -53,12 +54,6 @@ class SliderSpin(QWidget):
 
     def set_value(self, value: float) -> None:
         self.spin.setValue(value)
-
-
-def parse_stops(text: str) -> tuple[str, ...]:
-    """Comma-separated stop strings; \\n and \\t escapes; empty entries ignored."""
-    parts = [p.replace("\\n", "\n").replace("\\t", "\t") for p in text.split(",")]
-    return tuple(p for p in parts if p.strip(" ") or "\n" in p)
 
 
 class SampleColumn(QWidget):
@@ -177,7 +172,7 @@ class Playground(QWidget):
             self.prompt.toPlainText(),
             params,
             max_tokens=int(self.max_tokens.value()),
-            stop=parse_stops(self.stops.text()),
+            stop=parse_stop_list(self.stops.text()),
             top_logprobs=10,
         ).validate()
 
