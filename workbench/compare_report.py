@@ -9,6 +9,7 @@ import itertools
 import json
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from workbench.datasets import Case
@@ -65,6 +66,40 @@ def _case_correct(rows: list[dict[str, Any]]) -> dict[str, bool]:
         if scored is not None:
             correct[case_id] = scored >= 1.0
     return correct
+
+
+@dataclass(frozen=True)
+class CellVerdict:
+    """What the table shows for one case x template: the majority answer and whether it is right,
+    by the same rule as the accuracy and the paired tests (`_case_correct`)."""
+
+    answer: str | None  # the majority answer (no-answer samples do not vote; ties: the one seen first)
+    correct: bool | None  # None: the case has no expected answer
+    votes: int  # samples that gave that answer
+    samples: int
+    errors: int
+
+
+def cell_verdict(samples: list[dict[str, Any]]) -> CellVerdict:
+    answers = [s["answer"] for s in samples]
+    answer = majority(answers)
+    scored = _majority_score(samples)
+    return CellVerdict(
+        answer=answer,
+        correct=None if scored is None else scored >= 1.0,
+        votes=sum(a == answer for a in answers) if answer is not None else 0,
+        samples=len(samples),
+        errors=sum(bool(s.get("error")) for s in samples),
+    )
+
+
+def case_row_shown(cells: list[list[dict[str, Any]]], only_failures: bool, only_disagreements: bool) -> bool:
+    """The table's filters for one case (its cells across templates): "only failures" hides a case every
+    template got right; "only disagreements" hides a case all templates judged alike."""
+    marks = [cell_verdict(samples).correct for samples in cells if samples]
+    if only_failures and all(mark is True for mark in marks):
+        return False
+    return not (only_disagreements and len(set(marks)) <= 1)
 
 
 def _majority_score(samples: list[dict[str, Any]]) -> float | None:

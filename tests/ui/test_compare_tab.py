@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 
-from workbench import compare
+from workbench import compare, compare_report
 from workbench.ui.app import MainWindow
 from workbench.ui.compare_widgets import CellInspector
 
@@ -44,7 +44,13 @@ def test_build_run_inspect_and_review(qtbot, window):
     assert "90/90 cells, done" in tab.title.text()
     assert tab.table.rowCount() == 30 and tab.table.columnCount() == 3
     assert tab.progress_bar.value() == 90
-    assert tab.table.item(0, 0).text()[0] in "✓✗"
+    report = {row["template"]: row for row in compare_report.summarize(tab.store, tab.experiment_id)["summary"]}
+    for c in range(3):  # the marks in the table are the figures under it (GUI == core)
+        template = tab.table.horizontalHeaderItem(c).text()
+        marks = [tab.table.item(r, c).text()[0] for r in range(30)]
+        verdicts = [compare_report.cell_verdict(tab.cells[(r, c)]).correct for r in range(30)]
+        assert marks == [{True: "✓", False: "✗", None: "–"}[v] for v in verdicts]
+        assert marks.count("✓") / 30 == pytest.approx(report[template]["accuracy"])
     assert len(tab.chart.rows) == 3 and "McNemar over 30 cases" in tab.pairwise.text()
     headers = [tab.table.horizontalHeaderItem(c).text() for c in range(3)]
     dialog = tab.inspect(0, headers.index("sentiment-instruction-en"))
@@ -53,9 +59,23 @@ def test_build_run_inspect_and_review(qtbot, window):
     cloze = tab.inspect(0, headers.index("sentiment-cloze-en"))
     assert cloze is not None and not cloze.views  # label likelihood: the choice distribution, no tokens
     cloze.close()
+
+    def listed() -> list[str]:
+        return [tab.table.verticalHeaderItem(r).text() for r in range(tab.table.rowCount())]
+
+    cases = listed()
+    row_marks = {case: {tab.table.item(r, c).text()[0] for c in range(3)} for r, case in enumerate(cases)}
     tab.only_failures.setChecked(True)
-    assert all("✗" in " ".join(tab.table.item(r, c).text() for c in range(3)) for r in range(tab.table.rowCount()))
+    failing = [case for case in cases if "✗" in row_marks[case]]
+    assert listed() == failing and failing
     tab.only_failures.setChecked(False)
+    assert listed() == cases
+    tab.only_disagreements.setChecked(True)
+    mixed = [case for case in cases if len(row_marks[case]) > 1]
+    assert listed() == mixed
+    assert len(failing) + len(mixed) < 60, "at least one filter hides a case"
+    tab.only_disagreements.setChecked(False)
+    assert not any(tab.table.isRowHidden(r) for r in range(30))
     tab.result_tabs.setCurrentIndex(1)  # review
     assert tab.pairs, "two generating templates give pairs to review"
     left, right = tab.pairs[0]

@@ -82,3 +82,38 @@ def test_exact_mcnemar_known_values():
 def test_win_rate_counts_ties_half():
     assert win_rate(3, 2, 5) == 0.4
     assert win_rate(0, 0, 0) is None
+
+
+def _sample(answer, score, expected="positive", error=None):
+    return {
+        "answer": answer,
+        "score": score,
+        "expected": expected,
+        "case_id": "c1",
+        "vars": {},
+        "choices": ["positive", "negative"],
+        "scorer": {"scorer": "choice"},
+        "error": error,
+    }
+
+
+def test_cell_verdict_uses_the_majority_rule_of_the_accuracy():
+    from workbench.compare_report import cell_verdict
+
+    # one right answer and two without an answer: the mean score is 1/3, but "no answer" does not vote,
+    # so the majority answer is right, as the accuracy and the paired tests count it
+    verdict = cell_verdict([_sample(None, 0.0), _sample("positive", 1.0), _sample(None, 0.0)])
+    assert (verdict.answer, verdict.correct, verdict.votes, verdict.samples) == ("positive", True, 1, 3)
+    tie = cell_verdict([_sample("negative", 0.0), _sample("positive", 1.0)])
+    assert (tie.answer, tie.correct) == ("negative", False)  # ties: the answer seen first
+    assert cell_verdict([_sample("x", None, expected=None)]).correct is None
+
+
+def test_row_filters():
+    from workbench.compare_report import case_row_shown
+
+    right, wrong = [_sample("positive", 1.0)], [_sample("negative", 0.0)]
+    assert not case_row_shown([right, right], only_failures=True, only_disagreements=False)
+    assert case_row_shown([right, wrong], only_failures=True, only_disagreements=False)
+    assert not case_row_shown([wrong, wrong], only_failures=False, only_disagreements=True)
+    assert case_row_shown([right, wrong], only_failures=False, only_disagreements=True)

@@ -438,10 +438,7 @@ class CompareTab(QWidget):
         self.pairwise.setText(pairwise_text(report["pairwise"]))
 
     def _row_visible(self, cells: list[list[dict]]) -> bool:
-        marks = [cell_correct(samples) for samples in cells if samples]
-        if self.only_failures.isChecked() and all(m is True for m in marks):
-            return False
-        return not (self.only_disagreements.isChecked() and len(set(marks)) <= 1)
+        return compare_report.case_row_shown(cells, self.only_failures.isChecked(), self.only_disagreements.isChecked())
 
     def inspect(self, row: int, column: int) -> CellInspector | None:
         samples = self.cells.get((row, column))
@@ -481,25 +478,19 @@ class CompareTab(QWidget):
         self.thread.wait(120_000)
 
 
-def cell_correct(samples: list[dict]) -> bool | None:
-    scores = [s["score"] for s in samples if s["score"] is not None]
-    return None if not scores else sum(scores) / len(scores) >= 0.5
-
-
 def cell_item(samples: list[dict]) -> QTableWidgetItem:
     if not samples:
         item = QTableWidgetItem("…")
         item.setBackground(GREY)
         return item
-    answers = [s["answer"] for s in samples]
-    shown = max(set(answers), key=answers.count) if answers else None
-    correct = cell_correct(samples)
+    verdict = compare_report.cell_verdict(samples)
+    correct = verdict.correct
     mark = {True: "✓", False: "✗", None: "–"}[correct]
-    text = f"{mark} {shown if shown is not None else '(no answer)'}"
-    if len(samples) > 1:
-        text += f"  {answers.count(shown)}/{len(samples)}"
-    if any(s["error"] for s in samples):
-        text = "✗ error"
+    text = f"{mark} {verdict.answer if verdict.answer is not None else '(no answer)'}"
+    if verdict.samples > 1:
+        text += f"  {verdict.votes}/{verdict.samples}"
+    if verdict.errors:
+        text += f"  ({verdict.errors} error{'s' if verdict.errors > 1 else ''})"
     notes = [noise_note(s.get("noise_spread"), s.get("within_noise")) for s in samples]
     if any(s.get("within_noise") for s in samples):
         text += f"  {NOISE_MARK}"
