@@ -22,7 +22,9 @@ EXIT_USAGE = 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, not usage + error
-        self.exit(EXIT_USAGE, f"workbench: {message} (see 'workbench {self.prog.split()[-1]} --help')\n")
+        command = " ".join(self.prog.split()[1:])  # "workbench templates" -> "templates"; "workbench" -> ""
+        see = f"workbench {command} --help" if command else "workbench --help"
+        self.exit(EXIT_USAGE, f"workbench: {message} (see '{see}')\n")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:

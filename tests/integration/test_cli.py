@@ -235,3 +235,10 @@ def test_generate_stop_escapes_mean_what_compare_and_the_tabs_mean(cli):
     assert "\n" not in sample["text"] and sample["text"].strip()
     empty = cli("generate", "-p", "Hi", "--stop", "", "-n", "2")
     assert empty.code == 1 and empty.stderr.strip() == "workbench: a stop string is empty"
+
+
+def test_usage_errors_point_at_the_right_help(cli):
+    unknown = cli("bogus")
+    assert unknown.code == 2 and unknown.stderr.strip().endswith("(see 'workbench --help')")
+    sub = cli("templates", "bogus")
+    assert sub.code == 2 and sub.stderr.strip().endswith("(see 'workbench templates --help')")
