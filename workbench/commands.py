@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
         "compare": commands_compare.cmd_compare,
         "experiments": commands_compare.cmd_experiments,
         "export": commands_compare.cmd_export,
+        "rate": commands_compare.cmd_rate,
     }[args.command]
     return handler(args)
 

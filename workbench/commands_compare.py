@@ -45,6 +45,18 @@ def add_parsers(commands: argparse._SubParsersAction, add_sampling, add_model, d
     for parser in actions.choices.values():
         parser.add_argument("--json", action="store_true")
 
+    rate = commands.add_parser(
+        "rate", help="judge two outputs of a comparison (the A/B review), or list pairs to judge"
+    )
+    rate.add_argument("experiment", type=int)
+    rate.add_argument("left", type=int, nargs="?", help="run id shown on the left")
+    rate.add_argument("right", type=int, nargs="?", help="run id shown on the right")
+    rate.add_argument("choice", nargs="?", choices=compare_report.RATING_CHOICES)
+    rate.add_argument("--pairs", action="store_true", help="list the unrated pairs (same case, different outputs)")
+    rate.add_argument("--seed", type=int, default=0, help="order of --pairs (random left/right, shuffled)")
+    rate.add_argument("--rater", default=None, help="who judged (default: the user name)")
+    rate.add_argument("--json", action="store_true")
+
     export = commands.add_parser("export", help="an experiment's runs, preferences or summary as JSONL or CSV")
     export.add_argument("--experiment", type=int, required=True, metavar="ID")
     export.add_argument("--what", choices=("runs", "preferences", "summary"), default="runs")
@@ -152,6 +164,43 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     else:
         store.delete_experiment(args.id)
         cli.emit(args, {"id": args.id, "deleted": True}, f"experiment {args.id} deleted")
+    return 0
+
+
+def cmd_rate(args: argparse.Namespace) -> int:
+    import getpass
+    import random
+
+    store = _store()
+    store.experiment(args.experiment)
+    if args.pairs:
+        pairs = compare_report.review_pairs(store, args.experiment, random.Random(args.seed))
+        document = [
+            {
+                "case_id": a["case_id"],
+                "left": a["id"],
+                "right": b["id"],
+                "left_output": a["output"],
+                "right_output": b["output"],
+            }
+            for a, b in pairs
+        ]
+        lines = [f"case {d['case_id']}: {d['left']} vs {d['right']}" for d in document]
+        cli.emit(args, document, "\n".join(lines) or "nothing left to rate")
+        return 0
+    if args.left is None or args.right is None or args.choice is None:
+        raise InputError("give LEFT RIGHT CHOICE (run ids and left/right/tie/skip), or --pairs")
+    rater = args.rater or getpass.getuser()
+    rating_id = compare_report.rate(store, args.experiment, args.left, args.right, args.choice, rater)
+    document = {
+        "id": rating_id,
+        "experiment_id": args.experiment,
+        "left": args.left,
+        "right": args.right,
+        "choice": args.choice,
+        "rater": rater,
+    }
+    cli.emit(args, document, f"rating {rating_id} saved: {args.choice}")
     return 0
 
 

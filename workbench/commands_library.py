@@ -10,7 +10,7 @@ from typing import Any
 from workbench import cli, library_files, models, tokenizers
 from workbench.datasets import read_dataset, write_dataset
 from workbench.errors import InputError, TemplateError
-from workbench.templates import KIND_LABELS, Template, model_chat_format, render
+from workbench.templates import KIND_LABELS, Template, body_diff, model_chat_format, render
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -25,6 +25,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     show.add_argument("--version", type=int)
     history = actions.add_parser("history", help="every version of a template, newest first")
     history.add_argument("name")
+    diff = actions.add_parser("diff", help="what changed between two versions of a template")
+    diff.add_argument("name")
+    diff.add_argument("old", type=int, help="a version number")
+    diff.add_argument("new", type=int, nargs="?", help="another version (default: the current one)")
     rendering = actions.add_parser("render", help="fill a template and count its tokens for a model")
     rendering.add_argument("name")
     rendering.add_argument("--var", action="append", default=[], metavar="K=V", help="a variable (repeatable)")
@@ -70,6 +74,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
         "list": _list,
         "show": _show,
         "history": _history,
+        "diff": _diff,
         "render": _render,
         "import": _import,
         "export": _export,
@@ -113,6 +118,16 @@ def _history(args: argparse.Namespace) -> int:
     versions = library_store().template_history(args.name)
     lines = [f"v{t.version:<3} {t.created_at}  {t.body[:60]!r}" for t in versions]
     cli.emit(args, [t.to_dict() for t in versions], "\n".join(lines))
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    store = library_store()
+    old = store.get_template(args.name, args.old)
+    new = store.get_template(args.name, args.new)
+    lines = body_diff(old.body, new.body, f"v{old.version}", f"v{new.version}")
+    document = {"template": args.name, "from": old.version, "to": new.version, "diff": lines}
+    cli.emit(args, document, "\n".join(lines) or f"v{old.version} and v{new.version} have the same body")
     return 0
 
 

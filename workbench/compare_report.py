@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.datasets import Case
+from workbench.errors import InputError
 from workbench.scoring import agreement, compare, majority
 from workbench.stats import paired_test, wilson, win_rate
 from workbench.templates import AnswerRule
@@ -222,6 +223,29 @@ def review_pairs(store, experiment_id: int, rng: random.Random) -> list[tuple[di
                 pairs.append((a, b) if rng.random() < 0.5 else (b, a))
     rng.shuffle(pairs)
     return pairs
+
+
+RATING_CHOICES = ("left", "right", "tie", "skip")
+
+
+def rate(store, experiment_id: int, left_id: int, right_id: int, choice: str, rater: str) -> int:
+    """A human judgement of two outputs for the same case of one experiment (the A/B review and
+    `workbench rate`): left or right is better, a tie, or skipped. Returns the rating id."""
+    if choice not in RATING_CHOICES:
+        raise InputError(f"a rating is {', '.join(RATING_CHOICES[:-1])} or {RATING_CHOICES[-1]} (got {choice!r})")
+    if left_id == right_id:
+        raise InputError("rate two different runs")
+    left, right = store.grid_run(left_id), store.grid_run(right_id)
+    for run in (left, right):
+        if run["experiment_id"] != experiment_id:
+            raise InputError(f"run {run['id']} belongs to experiment {run['experiment_id']}, not {experiment_id}")
+        if run["status"] != "done":
+            raise InputError(f"run {run['id']} has not run yet")
+    if left["case_id"] != right["case_id"]:
+        raise InputError(
+            f"runs {left_id} and {right_id} answer different cases ({left['case_id']}, {right['case_id']})"
+        )
+    return store.add_rating(experiment_id, left["case_id"], left_id, right_id, choice, rater)
 
 
 # -- export -----------------------------------------------------------------------------------

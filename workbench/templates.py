@@ -8,6 +8,7 @@ template, the line and the variable. Few-shot examples are data: the body loops 
 
 from __future__ import annotations
 
+import difflib
 import re
 import traceback
 from dataclasses import asdict, dataclass, field, replace
@@ -234,3 +235,8 @@ def parse_verbalizer(text: str) -> dict[str, str]:
         if sep and key.strip():
             pairs[key.strip()] = value.strip("\n")
     return pairs
+
+
+def body_diff(old: str, new: str, old_name: str, new_name: str) -> list[str]:
+    """A unified diff of two template bodies, line by line (the History view and `templates diff`)."""
+    return list(difflib.unified_diff(old.splitlines(), new.splitlines(), old_name, new_name, lineterm=""))

@@ -111,3 +111,22 @@ def test_a_database_that_is_not_sqlite_is_left_alone(cli, tmp_path):
     result = cli("--db", str(precious), "templates", "list")
     assert result.code == 1 and "not a workbench database" in result.stderr
     assert precious.read_text() == "not a database " * 200
+
+
+def test_templates_diff_shows_what_changed_between_versions(cli, tmp_path):
+    assert cli("templates", "list").code == 0  # imports the starter library
+    exported = tmp_path / "lib"
+    assert cli("templates", "export", str(exported)).code == 0
+    path = exported / "templates" / "translate-instruction.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("Translate", "Please translate"), encoding="utf-8")
+    assert cli("templates", "import", str(exported)).code == 0
+    result = cli("templates", "diff", "translate-instruction", "1", "--json")
+    assert result.code == 0, result.stderr
+    document = result.json()
+    assert (document["from"], document["to"]) == (1, 2)
+    assert any(line.startswith("-") and "Translate" in line for line in document["diff"])
+    assert any(line.startswith("+") and "Please translate" in line for line in document["diff"])
+    same = cli("templates", "diff", "translate-instruction", "2", "2")
+    assert same.code == 0 and "have the same body" in same.stdout
+    missing = cli("templates", "diff", "translate-instruction", "9")
+    assert missing.code == 1 and "version 9" in missing.stderr

@@ -187,18 +187,24 @@ def test_ratings_review_pairs_and_preference_export(store, backend):
     compare.run(store, experiment_id, lambda path: backend)
     pairs = compare_report.review_pairs(store, experiment_id, random.Random(1))
     assert pairs and all(a["case_id"] == b["case_id"] and a["id"] != b["id"] for a, b in pairs)
+    assert len(pairs) > 1, "the two templates must disagree on more than one case"
     left, right = pairs[0]
-    store.add_rating(experiment_id, left["case_id"], left["id"], right["id"], "left", "tester")
+    compare_report.rate(store, experiment_id, left["id"], right["id"], "left", "tester")
     assert len(compare_report.review_pairs(store, experiment_id, random.Random(1))) == len(pairs) - 1
-    if len(pairs) > 1:
-        store.add_rating(experiment_id, pairs[1][0]["case_id"], pairs[1][0]["id"], pairs[1][1]["id"], "tie", "tester")
+    compare_report.rate(store, experiment_id, pairs[1][0]["id"], pairs[1][1]["id"], "tie", "tester")
+    assert len(store.ratings(experiment_id)) == 2  # the tie is stored, and makes no preference pair
     (preference,) = compare_report.preference_rows(store, experiment_id)
     assert preference["chosen"] == left["output"] and preference["rejected"] == right["output"]
     assert {"prompt", "chosen", "rejected", "rater", "case_id", "chosen_template"} <= set(preference)
     rows = {r["template"]: r for r in compare_report.summarize(store, experiment_id)["summary"]}
     assert rows[left["template"]]["human_wins"] == 1
-    with pytest.raises(InputError):
-        store.add_rating(experiment_id, "x", 1, 2, "maybe", "tester")
+    with pytest.raises(InputError, match="a rating is left, right, tie or skip"):
+        compare_report.rate(store, experiment_id, left["id"], right["id"], "maybe", "tester")
+    other_case = next(b for a, b in pairs if a["case_id"] != left["case_id"])
+    with pytest.raises(InputError, match="answer different cases"):
+        compare_report.rate(store, experiment_id, left["id"], other_case["id"], "left", "tester")
+    with pytest.raises(InputError, match="rate two different runs"):
+        compare_report.rate(store, experiment_id, left["id"], left["id"], "left", "tester")
 
 
 GRID_ARGS = ["--templates", "sentiment-instruction-en,sentiment-3shot-en", "--dataset", "sentiment-en", "-t", "0"]
@@ -293,3 +299,27 @@ def test_a_temperature_sweep_is_the_settings_axis(cli):
         "compare", "--templates", "sentiment-instruction-en", "--dataset", "sentiment-en", "--temperatures", "hot"
     )
     assert bad.code == 1 and "--temperatures: write numbers separated by commas" in bad.stderr
+
+
+def test_cli_rate_lists_pairs_stores_a_rating_and_refuses_bad_ones(cli):
+    run = cli("compare", *GRID_ARGS, "--max-tokens", "4", "--stop", "\\n", "--json")
+    assert run.code == 0, run.stderr
+    experiment = str(run.json()["experiment_id"])
+    listed = cli("rate", experiment, "--pairs", "--seed", "3", "--json")
+    assert listed.code == 0, listed.stderr
+    pairs = listed.json()
+    assert pairs and all(p["left_output"] != p["right_output"] for p in pairs)
+    first = pairs[0]
+    rated = cli("rate", experiment, str(first["left"]), str(first["right"]), "right", "--rater", "ann", "--json")
+    assert rated.code == 0, rated.stderr
+    assert rated.json()["choice"] == "right" and rated.json()["rater"] == "ann"
+    assert len(cli("rate", experiment, "--pairs", "--json").json()) == len(pairs) - 1
+    exported = cli("export", "--experiment", experiment, "--what", "preferences")
+    (preference,) = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert preference["chosen"] == first["right_output"] and preference["rejected"] == first["left_output"]
+    missing = cli("rate", experiment, str(first["left"]))
+    assert missing.code == 1 and "give LEFT RIGHT CHOICE" in missing.stderr
+    unknown = cli("rate", experiment, str(first["left"]), "999999", "left")
+    assert unknown.code == 1 and unknown.stderr.strip() == "workbench: no comparison run with id 999999"
+    bad = cli("rate", experiment, str(first["left"]), str(first["right"]), "maybe")
+    assert bad.code == 2 and "invalid choice: 'maybe'" in bad.stderr

@@ -466,7 +466,7 @@ class CompareTab(QWidget):
             return
         left, right = self.pairs.pop(0)
         rater = str(self.settings.value("compare/rater", getpass.getuser())) if self.settings else getpass.getuser()
-        self.store.add_rating(self.experiment_id, left["case_id"], left["id"], right["id"], choice, rater)
+        compare_report.rate(self.store, self.experiment_id, left["id"], right["id"], choice, rater)
         self.review.reveal(left, right)
         QTimer.singleShot(600, self.next_pair)
         self.refresh_timer.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import html
 import re
 from typing import Any
@@ -21,6 +20,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from workbench.templates import body_diff
 
 
 def _format(colour: str, bold: bool = False, italic: bool = False) -> QTextCharFormat:
@@ -192,7 +193,7 @@ class HistoryPanel(QWidget):
 def diff_html(old: str, new: str, old_name: str, new_name: str) -> str:
     """A unified diff, removed lines red and added lines green."""
     lines = []
-    for line in difflib.unified_diff(old.splitlines(), new.splitlines(), old_name, new_name, lineterm=""):
+    for line in body_diff(old, new, old_name, new_name):
         colour = "#b00020" if line.startswith("-") else "#1d7a1d" if line.startswith("+") else "#555"
         lines.append(f"<span style='color:{colour}'>{html.escape(line) or '&nbsp;'}</span>")
     body = "<br>".join(lines) or "<i>no differences</i>"
