@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
@@ -51,13 +53,17 @@ def test_library_search_and_filters(qtbot, tab):
     assert names(tab) == ["sentiment-5shot-en", "sentiment-5shot-zh"]
 
 
-def test_preview_renders_and_counts_tokens_for_the_model(qtbot, tab):
+def test_preview_renders_and_counts_tokens_for_the_model(qtbot, tab, cli):
     select(tab, "sentiment-instruction-en")
     assert tab.name_edit.text() == "sentiment-instruction-en" and tab.version_label.text() == "v1"
     tab.set_model(models.resolve(None).path, 4096)
     tab.variable_form.edits["text"].setText("What a wonderful day.")
     qtbot.waitUntil(lambda: "What a wonderful day." in tab.preview.toPlainText(), timeout=10_000)
     qtbot.waitUntil(lambda: "tokens for the loaded model" in tab.preview_status.text(), timeout=20_000)
+    shown = int(re.search(r"<b>([\d,]+)</b> tokens", tab.preview_status.text()).group(1).replace(",", ""))
+    rendered = cli("templates", "render", "sentiment-instruction-en", "--var", "text=What a wonderful day.", "--json")
+    assert rendered.code == 0, rendered.stderr
+    assert shown == rendered.json()["tokens"]  # the same count in the GUI and the CLI
     tab.body.setPlainText(tab.body.toPlainText() + "\nExtra line {{ text | upper }}")
     qtbot.waitUntil(lambda: "WHAT A WONDERFUL DAY." in tab.preview.toPlainText(), timeout=10_000)
     tab.set_model(models.resolve(None).path, 20)
