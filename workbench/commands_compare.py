@@ -131,14 +131,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _summary_text(report: dict) -> str:
     lines = [f"experiment {report['experiment_id']}: {report['name']} ({report['done']}/{report['total']} cells)"]
-    lines.append(f"{'template':<34} {'accuracy':>8} {'95% CI':>15} {'n':>4} {'vote':>6} {'fail':>4} {'ms':>7}")
+    lines.append(f"{'template':<34} {'accuracy':>8} {'95% CI':>15} {'n':>4} {'vote':>6} {'fail':>4} {'cell ms':>8}")
     for row in report["summary"]:
         accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
         ci = "" if row["ci_low"] is None else f"{row['ci_low']:.2f}-{row['ci_high']:.2f}"
         vote = "-" if row["majority_accuracy"] is None else f"{row['majority_accuracy']:.3f}"
         lines.append(
             f"{row['template']:<34} {accuracy:>8} {ci:>15} {row['n']:>4} {vote:>6} {row['failures']:>4} "
-            f"{row['mean_latency_ms']:>7.0f}"
+            f"{row['mean_latency_ms']:>8.0f}"
+        )
+    speed = report["throughput"]
+    if speed["cells_per_s"]:
+        lines.append(
+            f"grid: {speed['cells_timed']} cells in {speed['wall_s']:.1f} s of wall time: {speed['cells_per_s']:.2f} "
+            f"cells/s, {speed['completion_tokens_per_s']:.1f} generated tokens/s "
+            "(cell ms: a cell's time in flight, including batch neighbours)"
         )
     for pair in report["pairwise"]:
         verdict = "real difference" if pair["significant"] else "could be noise"

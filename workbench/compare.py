@@ -234,12 +234,15 @@ def run(
     backends: dict[int, Any] = {}
     checkers = NoiseCheckers()
     finished = [0]
+    last_commit = [started]
 
     def commit(cell: dict[str, Any], result: dict[str, Any]) -> None:
         model = spec["models"][cell["model_index"]]
         backend = backends[cell["model_index"]]
         result.update(model=model["name"], model_sha256=model_sha256(model["path"]))
         result.update(numerics=backend.options.numerics, batching=backend.options.batching)
+        now = time.perf_counter()
+        result["grid_ms"], last_commit[0] = (now - last_commit[0]) * 1000, now
         store.finish_cell(cell["id"], result)
         finished[0] += 1
         if on_cell is not None:

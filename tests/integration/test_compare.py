@@ -60,6 +60,25 @@ def test_small_grid_end_to_end(store, backend):
     assert len(report["pairwise"]) == 3 and all(0 <= p["p_value"] <= 1 for p in report["pairwise"])
 
 
+def test_batched_grid_reports_wall_throughput_not_cell_latency(store, backend):
+    """Cells decoded together each wait for their neighbours: the summary's per-cell time is not the
+    model's speed; the grid's wall time and throughput are reported beside it."""
+    experiment_id = grid(store, ["sentiment-instruction-en", "sentiment-3shot-en"])
+    started = time.perf_counter()
+    compare.run(store, experiment_id, lambda path: backend, parallel=4)
+    elapsed = time.perf_counter() - started
+    report = compare_report.summarize(store, experiment_id)
+    speed = report["throughput"]
+    assert speed["cells_timed"] == 10
+    assert 0 < speed["wall_s"] <= elapsed
+    runs = store.experiment_runs(experiment_id, with_tokens=False)
+    assert speed["wall_s"] == pytest.approx(sum(r["grid_ms"] for r in runs) / 1000)
+    tokens = sum(r["completion_tokens"] for r in runs)
+    assert speed["completion_tokens_per_s"] == pytest.approx(tokens / speed["wall_s"])
+    assert speed["cells_per_s"] == pytest.approx(10 / speed["wall_s"])
+    assert all("tokens_per_s" not in row for row in report["summary"])
+
+
 def test_label_likelihood_matches_the_engine(store, backend):
     experiment_id = grid(store, ["sentiment-cloze-en"])
     compare.run(store, experiment_id, lambda path: backend)

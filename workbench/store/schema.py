@@ -188,5 +188,17 @@ def _migration_4(db: sqlite_utils.Database) -> None:
     db["grid_runs"].add_column("within_noise", int)  # 1: the margin between the two best choices <= that spread
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migration_1, _migration_2, _migration_3, _migration_4]
+def _migration_5(db: sqlite_utils.Database) -> None:
+    """Grid wall time: each cell carries the wall time since the previous cell of its session finished,
+    so their sum is the time the grid ran (across Stop / Resume) and throughput can be reported honestly."""
+    db["grid_runs"].add_column("grid_ms", float)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+    _migration_5,
+]
 FTS_COLUMNS = {"templates": ["name", "description", "body", "tags"]}

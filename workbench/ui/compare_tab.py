@@ -414,7 +414,15 @@ class CompareTab(QWidget):
         except WorkbenchError as err:
             self.message.emit(str(err))
             return
-        self.title.setText(f"<b>{report['name']}</b> — {report['done']}/{report['total']} cells, {report['status']}")
+        speed = report["throughput"]
+        rate = (
+            f" · {speed['cells_per_s']:.2f} cells/s, {speed['completion_tokens_per_s']:.1f} generated tok/s"
+            if speed["cells_per_s"]
+            else ""
+        )
+        self.title.setText(
+            f"<b>{report['name']}</b> — {report['done']}/{report['total']} cells, {report['status']}{rate}"
+        )
         columns = [row["template"] for row in report["summary"]]
         cases: list[str] = []
         grouped: dict[tuple[str, str], list[dict]] = {}
