@@ -242,6 +242,12 @@ class MainWindow(QMainWindow):
 
 
 def main(model: str | None = None) -> int:
+    from workbench.ui.platform_check import platform_problem
+
+    problem = platform_problem()
+    if problem and QApplication.instance() is None:
+        print(f"workbench: {problem}", file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Prompt Workbench")
     window = MainWindow(model)

@@ -1,0 +1,45 @@
+"""Before Qt starts on Linux: are the system libraries its xcb platform plugin needs installed?
+
+Without them Qt prints a multi-line message about the "xcb" plugin and aborts; a user gets one line
+naming the packages to install instead.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import sys
+
+# library -> (Debian/Ubuntu package, Fedora package)
+XCB_LIBRARIES = {
+    "xcb-cursor": ("libxcb-cursor0", "xcb-util-cursor"),
+    "xcb-icccm": ("libxcb-icccm4", "xcb-util-wm"),
+    "xcb-keysyms": ("libxcb-keysyms1", "xcb-util-keysyms"),
+    "xcb-image": ("libxcb-image0", "xcb-util-image"),
+    "xcb-render-util": ("libxcb-render-util0", "xcb-util-renderutil"),
+    "xkbcommon-x11": ("libxkbcommon-x11-0", "libxkbcommon-x11"),
+}
+
+
+def missing_xcb_libraries(find=ctypes.util.find_library) -> list[str]:
+    return [name for name in XCB_LIBRARIES if find(name) is None]
+
+
+def platform_problem(platform: str = sys.platform, environ=os.environ, find=ctypes.util.find_library) -> str | None:
+    """One line explaining why Qt's window system plugin cannot start, or None."""
+    if not platform.startswith("linux"):
+        return None
+    qpa = environ.get("QT_QPA_PLATFORM", "")
+    if qpa and not qpa.startswith("xcb"):
+        return None  # offscreen, wayland, ...: not the xcb plugin
+    if not qpa and environ.get("WAYLAND_DISPLAY"):
+        return None
+    missing = missing_xcb_libraries(find)
+    if not missing:
+        return None
+    debian = " ".join(XCB_LIBRARIES[name][0] for name in missing)
+    fedora = " ".join(XCB_LIBRARIES[name][1] for name in missing)
+    return (
+        f"Qt cannot open a window: system libraries missing ({', '.join('lib' + m for m in missing)}). "
+        f"Install them: sudo apt-get install {debian}  (Fedora: sudo dnf install {fedora})"
+    )
