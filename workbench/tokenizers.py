@@ -63,10 +63,10 @@ class ModelTokenizer:
     def __init__(self, info: models.ModelInfo, name: str | None = None) -> None:
         import llama_cpp
 
-        from workbench.engine.llama import _quiet_llama_log
+        from workbench.engine.llama import quiet_llama_log
 
-        self._llama_cpp = llama_cpp
-        log = _quiet_llama_log()
+        self.llama_cpp = llama_cpp
+        log = quiet_llama_log()
         log.lines.clear()
         params = llama_cpp.llama_model_default_params()
         params.vocab_only = True
@@ -95,7 +95,7 @@ class ModelTokenizer:
 
     def close(self) -> None:
         if self._model:
-            self._llama_cpp.llama_model_free(self._model)
+            self.llama_cpp.llama_model_free(self._model)
             self._model = None
 
     def __del__(self) -> None:

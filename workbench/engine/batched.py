@@ -56,17 +56,17 @@ class BatchCancel:
         self.all = threading.Event()
         self.draining = threading.Event()  # start nothing new; let the running sequences finish
         self._indices: set[int] = set()
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     def cancel(self, index: int | None = None) -> None:
         if index is None:
             self.all.set()
             return
-        with self._lock:
+        with self.lock:
             self._indices.add(index)
 
     def is_cancelled(self, index: int) -> bool:
-        with self._lock:
+        with self.lock:
             return self.all.is_set() or index in self._indices
 
 
@@ -83,20 +83,20 @@ def generate_many(
     cancel = cancel or BatchCancel()
     results: list[Generation | WorkbenchError | None] = [None] * len(requests)
     seeds = [r.params.seed if r.params.seed is not None else secrets.randbelow(SEED_RANGE) for r in requests]
-    with backend._lock:
-        backend._cancel.clear()
-        backend._forget_cache()
+    with backend.lock:
+        backend.cancel_event.clear()
+        backend.forget_cache()
         try:
             _Batch(backend, requests, seeds, width, on_token, on_done, cancel, results).run()
         finally:
-            backend._forget_cache()
+            backend.forget_cache()
     return [r if r is not None else EngineError("the request did not run") for r in results]
 
 
 class _Batch:
     def __init__(self, backend, requests, seeds, width, on_token, on_done, cancel, results) -> None:
         self.backend = backend
-        self.llama_cpp = backend._llama_cpp
+        self.llama_cpp = backend.llama_cpp
         self.requests = requests
         self.seeds = seeds
         self.width = width
@@ -115,7 +115,7 @@ class _Batch:
             request = self.requests[index]
             try:
                 request.validate()
-                prompt_ids = self.backend._prepare(request.prompt, request.add_bos, room=1)
+                prompt_ids = self.backend.prepare_prompt(request.prompt, request.add_bos, room=1)
             except WorkbenchError as err:
                 self.queue.pop(0)
                 self.finish_error(index, err)
@@ -153,7 +153,7 @@ class _Batch:
             if plan.keep == len(prompt_ids):
                 self.backend.prompt_tokens_reused += plan.keep
                 return self.prompt_logits[key], plan.reusable
-        logits = self.backend._decode_sequence(prompt_ids, seq, plan)
+        logits = self.backend.evaluate_prompt_into(prompt_ids, seq, plan)
         self.prompt_logits[key] = logits
         return logits, plan.reusable
 
@@ -182,7 +182,7 @@ class _Batch:
         size = -(-len(slots) // groups)  # balanced: 8 rows run as 4 + 4, not 7 + 1
         for start in range(0, len(slots), size):
             part = slots[start : start + size]
-            rows = self.backend._decode_rows([(s.run.history[-1], len(s.run.history) - 1, s.seq) for s in part])
+            rows = self.backend.decode_rows([(s.run.history[-1], len(s.run.history) - 1, s.seq) for s in part])
             for slot, row in zip(part, rows, strict=True):
                 slot.logits = row
 

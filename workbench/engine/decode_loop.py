@@ -4,15 +4,36 @@ from __future__ import annotations
 
 import codecs
 import math
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 from workbench.engine.base import GenerationRequest, OnToken, TokenStep, TopToken
-from workbench.engine.sampling import SampledDistribution, apply_repeat_penalty, distribution, top_indices
+from workbench.engine.sampling import (
+    SampledDistribution,
+    StepBuffers,
+    apply_repeat_penalty,
+    distribution,
+    top_indices,
+)
 
-if TYPE_CHECKING:
-    from workbench.engine.llama import LlamaBackend
+
+class StepBackend(Protocol):
+    """What the token loop needs from an engine (LlamaBackend provides it)."""
+
+    n_ctx: int
+    buffers: StepBuffers
+    cancel_event: threading.Event
+
+    def token_bytes(self, token_id: int) -> bytes: ...
+
+    def is_end_of_generation(self, token_id: int) -> bool: ...
+
+    def decode_tokens(self, tokens: Sequence[int], start_pos: int) -> None: ...
+
+    def last_logits(self) -> np.ndarray: ...
 
 
 class Utf8Text:
@@ -41,7 +62,7 @@ class Utf8Text:
 class Run:
     """The state of one generation: the token loop, stop strings, UTF-8 assembly."""
 
-    def __init__(self, backend: LlamaBackend, request: GenerationRequest, seed: int, prompt_ids: list[int]):
+    def __init__(self, backend: StepBackend, request: GenerationRequest, seed: int, prompt_ids: list[int]):
         self.backend = backend
         self.request = request
         self.seed = seed
@@ -57,13 +78,13 @@ class Run:
         """The single-sequence path: sample, then let llama.cpp evaluate the token, until done."""
         backend = self.backend
         while True:
-            if backend._cancel.is_set():
+            if backend.cancel_event.is_set():
                 return "cancelled"
             finish = self.advance(logits, on_token)
             if finish is not None:
                 return finish
-            backend._decode([self.history[-1]], len(self.history) - 1)
-            logits = backend._last_logits()
+            backend.decode_tokens([self.history[-1]], len(self.history) - 1)
+            logits = backend.last_logits()
 
     def advance(self, logits: np.ndarray, on_token: OnToken | None) -> str | None:
         """Sample one token from `logits` and record it; the finish reason, or None when the token

@@ -99,7 +99,7 @@ class _LlamaLog:
 _log: _LlamaLog | None = None
 
 
-def _quiet_llama_log() -> _LlamaLog:
+def quiet_llama_log() -> _LlamaLog:
     global _log
     if _log is None:
         _log = _LlamaLog()
@@ -118,8 +118,8 @@ class LlamaBackend:
     def __init__(self, model: ModelInfo | str, options: LoadOptions | None = None) -> None:
         import llama_cpp
 
-        self._llama_cpp = llama_cpp
-        log = _quiet_llama_log()
+        self.llama_cpp = llama_cpp
+        log = quiet_llama_log()
         log.lines.clear()
         self.info = model if isinstance(model, ModelInfo) else inspect(model)
         self.options = (options or LoadOptions()).validate()
@@ -135,8 +135,8 @@ class LlamaBackend:
         self._prompt_ids: list[int] = []  # the last prompt evaluated, and its logits
         self._prompt_logits = np.empty(0, dtype=np.float32)
         self._prompt_reusable = 0  # leading rows of that prompt a later one may reuse (prompt_plan)
-        self._lock = threading.Lock()
-        self._cancel = threading.Event()
+        self.lock = threading.Lock()
+        self.cancel_event = threading.Event()
         self.prompt_tokens_evaluated = 0  # prompt tokens llama.cpp computed, and those a cached prefix saved
         self.prompt_tokens_reused = 0
 
@@ -196,9 +196,9 @@ class LlamaBackend:
         return self.vocabulary.is_end_of_generation(token_id)
 
     # -- evaluation ------------------------------------------------------------------
-    def _decode(self, tokens: Sequence[int], start_pos: int) -> None:
+    def decode_tokens(self, tokens: Sequence[int], start_pos: int) -> None:
         """Generated tokens of sequence 0 from `start_pos` (one call); the last token's logits are kept."""
-        self._decode_rows([(t, start_pos + i, 0) for i, t in enumerate(tokens)], last=True)
+        self.decode_rows([(t, start_pos + i, 0) for i, t in enumerate(tokens)], last=True)
         self._cached_tokens.extend(tokens)
 
     def plan_prompt(self, cached: list[int], cached_reusable: int, prompt_ids: list[int]) -> PromptPlan:
@@ -218,41 +218,41 @@ class LlamaBackend:
         """
         intact = self._cached_tokens[: len(self._prompt_ids)] == self._prompt_ids
         same = intact and self._prompt_ids == prompt_ids
-        if same and self._llama_cpp.llama_memory_seq_rm(self.memory, 0, len(prompt_ids), -1):
+        if same and self.llama_cpp.llama_memory_seq_rm(self.memory, 0, len(prompt_ids), -1):
             del self._cached_tokens[len(prompt_ids) :]
             return self._prompt_logits
         plan = self.plan_prompt(self._prompt_ids if intact else [], self._prompt_reusable if intact else 0, prompt_ids)
-        if plan.keep == 0 or not self._llama_cpp.llama_memory_seq_rm(self.memory, 0, plan.keep, -1):
-            self._llama_cpp.llama_memory_clear(self.memory, True)
+        if plan.keep == 0 or not self.llama_cpp.llama_memory_seq_rm(self.memory, 0, plan.keep, -1):
+            self.llama_cpp.llama_memory_clear(self.memory, True)
             plan = self.plan_prompt([], 0, prompt_ids)
         self._cached_tokens, self._prompt_ids = list(prompt_ids[: plan.keep]), []
         self._evaluate_pieces(prompt_ids, plan, 0)
         self._cached_tokens = list(prompt_ids)
         self._prompt_ids, self._prompt_reusable = list(prompt_ids), plan.reusable
-        self._prompt_logits = self._last_logits().copy()
+        self._prompt_logits = self.last_logits().copy()
         return self._prompt_logits
 
     def _evaluate_pieces(self, prompt_ids: list[int], plan: PromptPlan, seq: int) -> None:
         for start, end in plan.pieces:
-            self._decode_rows([(prompt_ids[i], i, seq) for i in range(start, end)], last=True)
+            self.decode_rows([(prompt_ids[i], i, seq) for i in range(start, end)], last=True)
         self.prompt_tokens_evaluated += len(prompt_ids) - plan.keep
         self.prompt_tokens_reused += plan.keep
 
     def reset_cache(self) -> None:
         """Forget every cached prompt (the naive baseline of the comparison benchmark)."""
-        with self._lock:
-            self._forget_cache()
+        with self.lock:
+            self.forget_cache()
 
-    def _forget_cache(self) -> None:
-        self._llama_cpp.llama_memory_clear(self.memory, True)
+    def forget_cache(self) -> None:
+        self.llama_cpp.llama_memory_clear(self.memory, True)
         self._cached_tokens, self._prompt_ids = [], []
 
-    def _decode_sequence(self, prompt_ids: list[int], seq: int, plan: PromptPlan) -> np.ndarray:
+    def evaluate_prompt_into(self, prompt_ids: list[int], seq: int, plan: PromptPlan) -> np.ndarray:
         """A prompt into sequence `seq`, whose stream already holds `plan.keep` of its tokens; its last logits."""
         self._evaluate_pieces(prompt_ids, plan, seq)
-        return self._last_logits().copy()
+        return self.last_logits().copy()
 
-    def _decode_rows(self, entries: list[tuple[int, int, int]], last: bool = False) -> list[np.ndarray]:
+    def decode_rows(self, entries: list[tuple[int, int, int]], last: bool = False) -> list[np.ndarray]:
         """One llama_decode of (token, position, sequence) rows; the logits of every row (copies),
         or with `last` only of the final row (left in llama.cpp's buffer)."""
         batch = self._batch
@@ -263,22 +263,22 @@ class LlamaBackend:
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = seq
             batch.logits[i] = not last or i == len(entries) - 1
-        code = self._llama_cpp.llama_decode(self.ctx, batch)
+        code = self.llama_cpp.llama_decode(self.ctx, batch)
         if code != 0:
-            self._forget_cache()
+            self.forget_cache()
             raise EngineError(f"llama.cpp could not evaluate the batch (llama_decode returned {code})")
         if last:
             return []
         return [
-            np.ctypeslib.as_array(self._llama_cpp.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,)).copy()
+            np.ctypeslib.as_array(self.llama_cpp.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,)).copy()
             for i in range(len(entries))
         ]
 
-    def _last_logits(self) -> np.ndarray:
-        pointer = self._llama_cpp.llama_get_logits_ith(self.ctx, -1)
+    def last_logits(self) -> np.ndarray:
+        pointer = self.llama_cpp.llama_get_logits_ith(self.ctx, -1)
         return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
 
-    def _prepare(self, prompt: str, add_bos: bool, room: int) -> list[int]:
+    def prepare_prompt(self, prompt: str, add_bos: bool, room: int) -> list[int]:
         prompt_ids = self.tokenize(prompt, add_bos=add_bos)
         if not prompt_ids:
             raise InvalidParameterError("the prompt is empty")
@@ -293,14 +293,14 @@ class LlamaBackend:
     # -- generation ------------------------------------------------------------------
     def cancel(self) -> None:
         """Stop the running generation after the token in progress (any thread)."""
-        self._cancel.set()
+        self.cancel_event.set()
 
     def generate(self, request: GenerationRequest, on_token: OnToken | None = None) -> Generation:
         request.validate()
         seed = request.params.seed if request.params.seed is not None else secrets.randbelow(SEED_RANGE)
-        with self._lock:
-            self._cancel.clear()
-            prompt_ids = self._prepare(request.prompt, request.add_bos, room=1)
+        with self.lock:
+            self.cancel_event.clear()
+            prompt_ids = self.prepare_prompt(request.prompt, request.add_bos, room=1)
             started = time.perf_counter()
             first_logits = self._eval_prompt(prompt_ids)
             prompt_ms = (time.perf_counter() - started) * 1000
@@ -317,7 +317,7 @@ class LlamaBackend:
             raise InvalidParameterError("no tokens to evaluate")
         if len(token_ids) > self.n_ctx:
             raise ContextOverflowError(f"{len(token_ids):,} tokens do not fit the context of {self.n_ctx:,}")
-        with self._lock:
+        with self.lock:
             return self._eval_prompt(list(token_ids)).copy()
 
     def next_token(
@@ -327,8 +327,8 @@ class LlamaBackend:
         params.validate()
         if top < 1:
             raise InvalidParameterError(f"top must be >= 1 (got {top})")
-        with self._lock:
-            prompt_ids = self._prepare(prompt, add_bos, room=0)
+        with self.lock:
+            prompt_ids = self.prepare_prompt(prompt, add_bos, room=0)
             raw = self._eval_prompt(prompt_ids)
             work = (
                 apply_repeat_penalty(raw, prompt_ids[-params.repeat_last_n :], params.repeat_penalty)
@@ -363,8 +363,8 @@ class LlamaBackend:
         "it was" + " great"), the shared tokens are the context, and the continuation's
         tokens are scored one by one: the sum of their log-probabilities.
         """
-        with self._lock:
-            prompt_ids = self._prepare(prompt, add_bos, room=0)
+        with self.lock:
+            prompt_ids = self.prepare_prompt(prompt, add_bos, room=0)
             scores = []
             for text in continuations:
                 full = self.tokenize(prompt + text, add_bos=add_bos)
@@ -378,8 +378,8 @@ class LlamaBackend:
                 total = 0.0
                 for index, token in enumerate(tokens):
                     if index:
-                        self._decode([tokens[index - 1]], len(context) + index - 1)
-                        logits = self._last_logits()
+                        self.decode_tokens([tokens[index - 1]], len(context) + index - 1)
+                        logits = self.last_logits()
                     total += float(logits[token]) - self.buffers.log_normaliser(logits)[1]
                 scores.append(total)
         return scores
@@ -390,11 +390,11 @@ class LlamaBackend:
 
     def close(self) -> None:
         if self._batch is not None:
-            self._llama_cpp.llama_batch_free(self._batch)
+            self.llama_cpp.llama_batch_free(self._batch)
             self._batch = None
         if self.ctx:
-            self._llama_cpp.llama_free(self.ctx)
+            self.llama_cpp.llama_free(self.ctx)
             self.ctx = None
         if self._model:
-            self._llama_cpp.llama_model_free(self._model)
+            self.llama_cpp.llama_model_free(self._model)
             self._model = None
