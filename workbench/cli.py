@@ -6,73 +6,32 @@ Errors a user can cause print one line on stderr and exit non-zero, never a trac
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
 
 from workbench import __version__, config
-from workbench.engine.numerics import DEFAULT_BATCHING, DEFAULT_NUMERICS
-from workbench.errors import InputError, WorkbenchError
+from workbench.cli_common import (
+    Parser,
+    add_model_options,
+    add_prompt_options,
+    add_sampling_options,
+)
+from workbench.errors import WorkbenchError
 
 EXIT_USER_ERROR = 1
-EXIT_USAGE = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not usage + error
-        command = " ".join(self.prog.split()[1:])  # "workbench templates" -> "templates"; "workbench" -> ""
-        see = f"workbench {command} --help" if command else "workbench --help"
-        self.exit(EXIT_USAGE, f"workbench: {message} (see '{see}')\n")
-
-
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", "-m", help="model name from `workbench models`, or a path to a .gguf file")
-    parser.add_argument("--n-ctx", type=int, default=4096, help="context size in tokens (default 4096)")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: chosen for this machine)")
-    parser.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU build (-1: all)")
-    parser.add_argument(
-        "--numerics",
-        default=DEFAULT_NUMERICS,
-        help=f"numeric configuration: reference (F32 K/V, no flash attention) or fast (F16 K/V, flash attention); "
-        f"default {DEFAULT_NUMERICS}",
-    )
-    parser.add_argument(
-        "--batching",
-        default=DEFAULT_BATCHING,
-        help="exact (a batched sample is bit-identical to running alone; default) or fast (llama.cpp's full "
-        "batching: equal only within the arithmetic noise floor)",
-    )
-
-
-def _add_sampling_options(parser: argparse.ArgumentParser, defaults: Any) -> None:
-    parser.add_argument("--temperature", "-t", type=float, default=defaults.temperature)
-    parser.add_argument("--top-k", type=int, default=defaults.top_k, help="0 disables")
-    parser.add_argument("--top-p", type=float, default=defaults.top_p, help="1 disables")
-    parser.add_argument("--min-p", type=float, default=defaults.min_p, help="0 disables")
-    parser.add_argument("--repeat-penalty", type=float, default=defaults.repeat_penalty, help="1 disables")
-    parser.add_argument("--repeat-last-n", type=int, default=defaults.repeat_last_n)
-    parser.add_argument("--seed", type=int, default=None, help="default: a fresh random seed, reported")
-
-
-def _add_prompt_options(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--prompt", "-p", help="the prompt text")
-    source.add_argument("--prompt-file", "-f", type=Path, help="read the prompt from a UTF-8 file ('-' for stdin)")
-    parser.add_argument("--no-bos", action="store_true", help="do not add the model's BOS token")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from workbench.engine.base import SamplingParams
 
     defaults = SamplingParams()
-    parser = _Parser(prog="workbench", description="Prompt-engineering workbench on local GGUF models.")
+    parser = Parser(prog="workbench", description="Prompt-engineering workbench on local GGUF models.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     parser.add_argument(
         "--db", type=Path, default=None, help=f"SQLite file (default: $WORKBENCH_DB or {config.default_db_path()})"
     )
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     gui = commands.add_parser("gui", help="start the desktop app")
     gui.add_argument("--model", "-m", help="model to load at start")
@@ -82,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true")
 
     generate = commands.add_parser("generate", help="generate text with per-token probabilities")
-    _add_prompt_options(generate)
-    _add_model_options(generate)
-    _add_sampling_options(generate, defaults)
+    add_prompt_options(generate)
+    add_model_options(generate)
+    add_sampling_options(generate, defaults)
     generate.add_argument("--max-tokens", "-n", type=int, default=128)
     generate.add_argument(
         "--stop", action="append", default=[], help="stop string (repeatable; escapes \\n \\t \\s \\\\)"
@@ -98,9 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--json", action="store_true")
 
     next_token = commands.add_parser("next", help="the next-token distribution after a prompt")
-    _add_prompt_options(next_token)
-    _add_model_options(next_token)
-    _add_sampling_options(next_token, defaults)
+    add_prompt_options(next_token)
+    add_model_options(next_token)
+    add_sampling_options(next_token, defaults)
     next_token.add_argument("--top", type=int, default=20, help="how many candidates to list")
     next_token.add_argument(
         "--numeric-check",
@@ -133,37 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_library_parsers(commands)
     from workbench.commands_compare import add_parsers as add_compare_parsers
 
-    add_compare_parsers(commands, _add_sampling_options, _add_model_options, defaults)
+    add_compare_parsers(commands)
 
     runs = commands.add_parser("runs", help="list saved runs, or show one")
     runs.add_argument("id", nargs="?", type=int, help="show this run with every token")
     runs.add_argument("--limit", type=int, default=20)
     runs.add_argument("--json", action="store_true")
     return parser
-
-
-def read_prompt(args: argparse.Namespace) -> str:
-    if args.prompt is not None:
-        return args.prompt
-    path: Path = args.prompt_file
-    try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"prompt file not found: {path}") from None
-    except OSError as err:
-        raise InputError(f"cannot read prompt file {path}: {err.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(f"prompt file {path} is not valid UTF-8 (bad byte at offset {err.start})") from None
-
-
-def emit(args: argparse.Namespace, document: Any, text: str) -> None:
-    if getattr(args, "json", False):
-        json.dump(document, sys.stdout, ensure_ascii=False)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,8 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from workbench import cli, commands_compare, commands_library, commands_tokenize, config, models
+from workbench import cli_common, commands_compare, commands_library, commands_tokenize, models
+from workbench.cli_common import load_backend, open_store, sampling_params
 from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.errors import InvalidParameterError, WorkbenchError
 from workbench.stops import parse_stop
@@ -31,47 +32,6 @@ def run(args: argparse.Namespace) -> int:
     return handler(args)
 
 
-def sampling_params(args: argparse.Namespace) -> SamplingParams:
-    return SamplingParams(
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        min_p=args.min_p,
-        repeat_penalty=args.repeat_penalty,
-        repeat_last_n=args.repeat_last_n,
-        seed=args.seed,
-    ).validate()
-
-
-def load_options(args: argparse.Namespace):
-    from workbench.engine.llama import LoadOptions
-
-    parallel = getattr(args, "parallel", 1)
-    if parallel < 1:
-        raise InvalidParameterError(f"--parallel must be >= 1 (got {parallel})")
-    return LoadOptions(
-        n_ctx=args.n_ctx,
-        n_threads=args.threads,
-        n_gpu_layers=args.gpu_layers,
-        n_parallel=min(parallel, 64),
-        numerics=args.numerics,
-        batching=args.batching,
-    ).validate()
-
-
-def load_backend(args: argparse.Namespace):  # -> LlamaBackend (import kept lazy: llama.cpp is slow to import)
-    from workbench.engine.llama import LlamaBackend
-
-    options = load_options(args)
-    return LlamaBackend(models.resolve(args.model), options)
-
-
-def open_store():
-    from workbench.store import Store
-
-    return Store(config.default_db_path())
-
-
 def cmd_gui(args: argparse.Namespace) -> int:
     from workbench.ui.app import main as gui_main
 
@@ -86,7 +46,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         f"{'chat template' if m.has_chat_template else 'no chat template'}  [{m.source}] {m.path}"
         for m in found
     ]
-    cli.emit(args, [m.to_dict() for m in found], "\n".join(lines))
+    cli_common.emit(args, [m.to_dict() for m in found], "\n".join(lines))
     return 0
 
 
@@ -102,7 +62,7 @@ def _request(args: argparse.Namespace, prompt: str, params: SamplingParams) -> G
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    prompt = cli.read_prompt(args)
+    prompt = cli_common.read_prompt(args)
     params = sampling_params(args)
     if args.samples < 1:
         raise InvalidParameterError(f"samples must be >= 1 (got {args.samples})")
@@ -156,12 +116,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
         + f"\n[{s.finish_reason}, {s.timings.generated_tokens} tokens, {s.timings.tokens_per_s:.1f} tok/s]"
         for i, s in enumerate(samples)
     )
-    cli.emit(args, document, text)
+    cli_common.emit(args, document, text)
     return 0
 
 
 def cmd_next(args: argparse.Namespace) -> int:
-    prompt = cli.read_prompt(args)
+    prompt = cli_common.read_prompt(args)
     params = sampling_params(args)
     backend = load_backend(args)
     result = backend.next_token(prompt, params, top=args.top, add_bos=not args.no_bos)
@@ -188,7 +148,7 @@ def cmd_next(args: argparse.Namespace) -> int:
             other.close()
         document["numeric_check"] = check.to_dict()
         rows.append("numeric check: " + check.summary())
-    cli.emit(args, document, "\n".join(rows))
+    cli_common.emit(args, document, "\n".join(rows))
     return 0
 
 
@@ -198,11 +158,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         run = store.get_run(args.id)
         lines = [f"run {run['id']} {run['created_at']} {run['model']}", run["prompt"]]
         lines += [f"--- sample {s['idx'] + 1}: {s['finish_reason']}\n{s['text']}" for s in run["samples"]]
-        cli.emit(args, run, "\n".join(lines))
+        cli_common.emit(args, run, "\n".join(lines))
         return 0
     runs = store.list_runs(args.limit)
     lines = [
         f"{r.id:>5} {r.created_at} {r.kind:<9} {r.model:<24} {r.samples} sample(s)  {r.prompt[:40]!r}" for r in runs
     ]
-    cli.emit(args, [r.to_dict() for r in runs], "\n".join(lines) or "no runs saved yet")
+    cli_common.emit(args, [r.to_dict() for r in runs], "\n".join(lines) or "no runs saved yet")
     return 0

@@ -7,14 +7,15 @@ import sys
 import time
 from pathlib import Path
 
-from workbench import cli, compare, compare_report
+from workbench import cli_common, compare, compare_report
 from workbench.datasets import read_dataset
+from workbench.engine.base import SamplingParams
 from workbench.errors import InputError
 from workbench.scoring import SCORER_NAMES
 from workbench.stops import parse_stop
 
 
-def add_parsers(commands: argparse._SubParsersAction, add_sampling, add_model, defaults) -> None:
+def add_parsers(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("compare", help="run templates side by side over a dataset and score them")
     run.add_argument("--templates", help="comma-separated template names (NAME or NAME@VERSION)")
     run.add_argument("--dataset", help="a dataset name, or a .jsonl/.csv file (imported first)")
@@ -28,9 +29,9 @@ def add_parsers(commands: argparse._SubParsersAction, add_sampling, add_model, d
     run.add_argument("--name", default="", help="experiment name")
     run.add_argument("--yes", action="store_true", help=f"run grids over {compare.LARGE_GRID:,} cells")
     run.add_argument("--parallel", type=int, default=4, help="cells decoded together (1: one at a time; equal results)")
-    add_model(run)
+    cli_common.add_model_options(run)
     run.add_argument("--models", help="comma-separated models (names or .gguf paths) for a multi-model grid")
-    add_sampling(run, defaults)
+    cli_common.add_sampling_options(run, SamplingParams())
     run.add_argument("--json", action="store_true")
 
     experiments = commands.add_parser("experiments", help="comparison experiments: list, show, rename, delete")
@@ -71,7 +72,6 @@ def _store():
 
 
 def _spec(args: argparse.Namespace, store) -> compare.GridSpec:
-    from workbench.commands import sampling_params
 
     if not args.templates or not args.dataset:
         raise InputError("compare needs --templates and --dataset (or --resume ID)")
@@ -83,7 +83,7 @@ def _spec(args: argparse.Namespace, store) -> compare.GridSpec:
         store.save_dataset(read)
         dataset = read.name
     stops = tuple(parse_stop(s) for s in args.stop)
-    config = compare.Config(sampling_params(args), args.max_tokens, stops)
+    config = compare.Config(cli_common.sampling_params(args), args.max_tokens, stops)
     model_list = [m.strip() for m in args.models.split(",")] if args.models else [args.model]
     return compare.GridSpec(
         templates=[t.strip() for t in args.templates.split(",") if t.strip()],
@@ -100,7 +100,6 @@ def _spec(args: argparse.Namespace, store) -> compare.GridSpec:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.commands import load_options
     from workbench.engine.llama import LlamaBackend
 
     store = _store()
@@ -112,7 +111,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         experiment_id = compare.plan(store, _spec(args, store), confirm_large=args.yes)
         print(f"workbench: experiment {experiment_id} planned", file=sys.stderr)
-    options = load_options(args)
+    options = cli_common.load_options(args)
     last = [0.0]
 
     def progress(p: compare.Progress) -> None:
@@ -125,7 +124,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         store, experiment_id, lambda path: LlamaBackend(path, options), on_progress=progress, parallel=args.parallel
     )
     report = compare_report.summarize(store, experiment_id)
-    cli.emit(args, report, _summary_text(report))
+    cli_common.emit(args, report, _summary_text(report))
     return 0
 
 
@@ -161,16 +160,16 @@ def cmd_experiments(args: argparse.Namespace) -> int:
             f"{e['id']:>4} {e['status']:<8} {e['done_cells']}/{e['total_cells']:<6} {e['created_at'][:19]} {e['name']}"
             for e in found
         ]
-        cli.emit(args, found, "\n".join(lines) or "no experiments yet")
+        cli_common.emit(args, found, "\n".join(lines) or "no experiments yet")
     elif args.action == "show":
         report = compare_report.summarize(store, args.id)
-        cli.emit(args, report, _summary_text(report))
+        cli_common.emit(args, report, _summary_text(report))
     elif args.action == "rename":
         store.set_experiment(args.id, name=args.new_name)
-        cli.emit(args, {"id": args.id, "name": args.new_name}, f"experiment {args.id} renamed")
+        cli_common.emit(args, {"id": args.id, "name": args.new_name}, f"experiment {args.id} renamed")
     else:
         store.delete_experiment(args.id)
-        cli.emit(args, {"id": args.id, "deleted": True}, f"experiment {args.id} deleted")
+        cli_common.emit(args, {"id": args.id, "deleted": True}, f"experiment {args.id} deleted")
     return 0
 
 
@@ -193,7 +192,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
             for a, b in pairs
         ]
         lines = [f"case {d['case_id']}: {d['left']} vs {d['right']}" for d in document]
-        cli.emit(args, document, "\n".join(lines) or "nothing left to rate")
+        cli_common.emit(args, document, "\n".join(lines) or "nothing left to rate")
         return 0
     if args.left is None or args.right is None or args.choice is None:
         raise InputError("give LEFT RIGHT CHOICE (run ids and left/right/tie/skip), or --pairs")
@@ -207,7 +206,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
         "choice": args.choice,
         "rater": rater,
     }
-    cli.emit(args, document, f"rating {rating_id} saved: {args.choice}")
+    cli_common.emit(args, document, f"rating {rating_id} saved: {args.choice}")
     return 0
 
 

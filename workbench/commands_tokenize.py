@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench import cli, tokenizers
+from workbench import cli_common, tokenizers
 from workbench.display import piece_label
 from workbench.errors import InputError
 
@@ -22,7 +22,7 @@ def cmd_tokenizers(args: argparse.Namespace) -> int:
         + (t.description if t.available else f"unavailable: {t.reason}")
         for t in found
     ]
-    cli.emit(args, [t.to_dict() for t in found], "\n".join(lines))
+    cli_common.emit(args, [t.to_dict() for t in found], "\n".join(lines))
     return 0
 
 
@@ -54,5 +54,5 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
         )
         if not args.json:
             lines.append("|".join(piece_label(piece, line_breaks=False) for piece in result.pieces))
-    cli.emit(args, documents, "\n".join(lines))
+    cli_common.emit(args, documents, "\n".join(lines))
     return 0

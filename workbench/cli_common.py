@@ -1,0 +1,126 @@
+"""What every CLI command module shares: the one-line-error parser, the model / sampling / prompt
+options, reading a prompt, printing a result, and loading a model or the store from the options.
+Command modules import this, never `workbench.cli` (which imports them)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from workbench import config, models
+from workbench.engine.base import SamplingParams
+from workbench.engine.numerics import DEFAULT_BATCHING, DEFAULT_NUMERICS
+from workbench.errors import InputError, InvalidParameterError
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + error
+        command = " ".join(self.prog.split()[1:])  # "workbench templates" -> "templates"; "workbench" -> ""
+        see = f"workbench {command} --help" if command else "workbench --help"
+        self.exit(EXIT_USAGE, f"workbench: {message} (see '{see}')\n")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", help="model name from `workbench models`, or a path to a .gguf file")
+    parser.add_argument("--n-ctx", type=int, default=4096, help="context size in tokens (default 4096)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: chosen for this machine)")
+    parser.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU build (-1: all)")
+    parser.add_argument(
+        "--numerics",
+        default=DEFAULT_NUMERICS,
+        help=f"numeric configuration: reference (F32 K/V, no flash attention) or fast (F16 K/V, flash attention); "
+        f"default {DEFAULT_NUMERICS}",
+    )
+    parser.add_argument(
+        "--batching",
+        default=DEFAULT_BATCHING,
+        help="exact (a batched sample is bit-identical to running alone; default) or fast (llama.cpp's full "
+        "batching: equal only within the arithmetic noise floor)",
+    )
+
+
+def add_sampling_options(parser: argparse.ArgumentParser, defaults: Any) -> None:
+    parser.add_argument("--temperature", "-t", type=float, default=defaults.temperature)
+    parser.add_argument("--top-k", type=int, default=defaults.top_k, help="0 disables")
+    parser.add_argument("--top-p", type=float, default=defaults.top_p, help="1 disables")
+    parser.add_argument("--min-p", type=float, default=defaults.min_p, help="0 disables")
+    parser.add_argument("--repeat-penalty", type=float, default=defaults.repeat_penalty, help="1 disables")
+    parser.add_argument("--repeat-last-n", type=int, default=defaults.repeat_last_n)
+    parser.add_argument("--seed", type=int, default=None, help="default: a fresh random seed, reported")
+
+
+def add_prompt_options(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt", "-p", help="the prompt text")
+    source.add_argument("--prompt-file", "-f", type=Path, help="read the prompt from a UTF-8 file ('-' for stdin)")
+    parser.add_argument("--no-bos", action="store_true", help="do not add the model's BOS token")
+
+
+def read_prompt(args: argparse.Namespace) -> str:
+    if args.prompt is not None:
+        return args.prompt
+    path: Path = args.prompt_file
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"prompt file not found: {path}") from None
+    except OSError as err:
+        raise InputError(f"cannot read prompt file {path}: {err.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"prompt file {path} is not valid UTF-8 (bad byte at offset {err.start})") from None
+
+
+def emit(args: argparse.Namespace, document: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        json.dump(document, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def sampling_params(args: argparse.Namespace) -> SamplingParams:
+    return SamplingParams(
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        min_p=args.min_p,
+        repeat_penalty=args.repeat_penalty,
+        repeat_last_n=args.repeat_last_n,
+        seed=args.seed,
+    ).validate()
+
+
+def load_options(args: argparse.Namespace):
+    from workbench.engine.llama import LoadOptions
+
+    parallel = getattr(args, "parallel", 1)
+    if parallel < 1:
+        raise InvalidParameterError(f"--parallel must be >= 1 (got {parallel})")
+    return LoadOptions(
+        n_ctx=args.n_ctx,
+        n_threads=args.threads,
+        n_gpu_layers=args.gpu_layers,
+        n_parallel=min(parallel, 64),
+        numerics=args.numerics,
+        batching=args.batching,
+    ).validate()
+
+
+def load_backend(args: argparse.Namespace):  # -> LlamaBackend (import kept lazy: llama.cpp is slow to import)
+    from workbench.engine.llama import LlamaBackend
+
+    options = load_options(args)
+    return LlamaBackend(models.resolve(args.model), options)
+
+
+def open_store():
+    from workbench.store import Store
+
+    return Store(config.default_db_path())
