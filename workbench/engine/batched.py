@@ -177,8 +177,8 @@ class _Batch:
             self.admit()
 
     def step(self, slots: list[_Slot]) -> None:
-        rows = MAX_EXACT_ROWS if self.backend.options.exact_batching else len(slots)
-        groups = -(-len(slots) // rows)
+        limit = MAX_EXACT_ROWS if self.backend.options.exact_batching else len(slots)
+        groups = -(-len(slots) // limit)
         size = -(-len(slots) // groups)  # balanced: 8 rows run as 4 + 4, not 7 + 1
         for start in range(0, len(slots), size):
             part = slots[start : start + size]
