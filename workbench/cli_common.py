@@ -85,9 +85,10 @@ def emit(args: argparse.Namespace, document: Any, text: str) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-def sampling_params(args: argparse.Namespace) -> SamplingParams:
+def sampling_params(args: argparse.Namespace, temperature: float | None = None) -> SamplingParams:
+    """The sampling options as typed; `temperature` stands in when the option has no value of its own."""
     return SamplingParams(
-        temperature=args.temperature,
+        temperature=args.temperature if args.temperature is not None else temperature,
         top_k=args.top_k,
         top_p=args.top_p,
         min_p=args.min_p,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from typing import Any
 
 from workbench import cli_common, commands_compare, commands_library, commands_tokenize, models
 from workbench.cli_common import load_backend, open_store, sampling_params
-from workbench.engine.base import GenerationRequest, SamplingParams
+from workbench.engine.base import GenerationRequest, SamplingParams, sample_requests
 from workbench.errors import InvalidParameterError, WorkbenchError
 from workbench.stops import parse_stop
 
@@ -68,10 +67,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise InvalidParameterError(f"samples must be >= 1 (got {args.samples})")
     request = _request(args, prompt, params)
     backend = load_backend(args)
-    requests = [
-        replace(request, params=params if params.seed is None else params.with_seed(params.seed + index))
-        for index in range(args.samples)
-    ]
+    requests = sample_requests(request, args.samples)
     if args.parallel > 1 and len(requests) > 1:
         from workbench.engine.batched import generate_many
 
@@ -99,13 +95,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         "model_path": backend.info.path,
         **backend.options.describe(),
         "run_id": run_id,
-        "params": {
-            **params.__dict__,
-            "max_tokens": request.max_tokens,
-            "stop": list(request.stop),
-            "top_logprobs": request.top_logprobs,
-            "add_bos": request.add_bos,
-        },
+        "params": {**request.settings_record(), "seed": params.seed},
         "prompt_tokens": prompt_tokens,
         "samples": [s.to_dict() for s in samples],
     }

@@ -21,17 +21,26 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--dataset", help="a dataset name, or a .jsonl/.csv file (imported first)")
     run.add_argument("--resume", type=int, metavar="ID", help="run the cells of experiment ID not yet done")
     run.add_argument("--samples", type=int, default=1, help="samples per cell (majority vote reported too)")
-    run.add_argument("--max-tokens", "-n", type=int, default=64)
-    run.add_argument("--stop", action="append", default=[], help="stop string (repeatable; escapes \\n \\t \\s \\\\)")
+    run.add_argument("--max-tokens", "-n", type=int, help="for every template (default: each template's own, else 64)")
+    run.add_argument(
+        "--stop",
+        action="append",
+        help="stop string for every template (repeatable; escapes \\n \\t \\s \\\\; default: each template's, "
+        "else a newline)",
+    )
+    run.add_argument("--no-stop", action="store_true", help="no stop strings, whatever the templates recommend")
     run.add_argument("--top-logprobs", type=int, default=5, help="alternatives stored per token, 0..20")
     run.add_argument("--scorer", choices=SCORER_NAMES, help="override every template's answer rule")
-    run.add_argument("--temperatures", metavar="LIST", help="one configuration per temperature, e.g. 0,0.7,1.0")
+    run.add_argument(
+        "--temperatures", metavar="LIST", help="one configuration per temperature, e.g. 0,0.7,1.0 (overrides templates)"
+    )
     run.add_argument("--name", default="", help="experiment name")
     run.add_argument("--yes", action="store_true", help=f"run grids over {compare.LARGE_GRID:,} cells")
     run.add_argument("--parallel", type=int, default=4, help="cells decoded together (1: one at a time; equal results)")
     cli_common.add_model_options(run)
     run.add_argument("--models", help="comma-separated models (names or .gguf paths) for a multi-model grid")
     cli_common.add_sampling_options(run, SamplingParams())
+    run.set_defaults(temperature=None)  # each template's own, else greedy
     run.add_argument("--json", action="store_true")
 
     experiments = commands.add_parser("experiments", help="comparison experiments: list, show, rename, delete")
@@ -82,16 +91,20 @@ def _spec(args: argparse.Namespace, store) -> compare.GridSpec:
             print(f"workbench: {problem}", file=sys.stderr)
         store.save_dataset(read)
         dataset = read.name
-    stops = tuple(parse_stop(s) for s in args.stop)
-    config = compare.Config(cli_common.sampling_params(args), args.max_tokens, stops)
-    model_list = [m.strip() for m in args.models.split(",")] if args.models else [args.model]
-    return compare.GridSpec(
-        templates=[t.strip() for t in args.templates.split(",") if t.strip()],
+    if args.no_stop and args.stop:
+        raise InputError("--stop and --no-stop contradict each other")
+    stop = () if args.no_stop else tuple(parse_stop(s) for s in args.stop) if args.stop else None
+    temperature = args.temperature
+    params = cli_common.sampling_params(args, temperature=0.0 if temperature is None else temperature)
+    temperatures = args.temperatures or (None if temperature is None else str(temperature))
+    return compare.grid_spec(
+        templates=args.templates.split(","),
         dataset=dataset,
-        configs=compare.sweep(config, compare.parse_floats(args.temperatures, "--temperatures"))
-        if args.temperatures
-        else [config],
-        models=model_list,
+        params=params,
+        temperatures=temperatures,
+        max_tokens=args.max_tokens,
+        stop=stop,
+        models=[m.strip() for m in args.models.split(",")] if args.models else [args.model],
         samples=args.samples,
         scorer=args.scorer,
         name=args.name,

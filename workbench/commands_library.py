@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench import cli_common, library_files, models, tokenizers
+from workbench import cli_common, library_files, models
 from workbench.datasets import read_dataset, write_dataset
-from workbench.errors import InputError, TemplateError
-from workbench.templates import KIND_LABELS, Template, body_diff, model_chat_format, render
+from workbench.errors import InputError
+from workbench.prompting import prompt_for_model
+from workbench.templates import KIND_LABELS, Template, body_diff
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -108,7 +109,8 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     template = library_store().get_template(args.name, args.version)
     title = f"{template.name} v{template.version} ({KIND_LABELS[template.kind]})"
-    text = f"{title}: {template.description}\n{template.body}"
+    settings = template.settings.describe()
+    text = f"{title}: {template.description}\n" + (f"settings: {settings}\n" if settings else "") + template.body
     cli_common.emit(args, template.to_dict(), text)
     return 0
 
@@ -152,39 +154,10 @@ def _render(args: argparse.Namespace) -> int:
         variables.update(store.get_dataset(dataset_name).case(case_id).vars)
     variables.update(parse_vars(args.var))
     info = models.resolve(args.model)
-    rendered = render(template, variables, k=args.k, chat_format=chat_format_for(info))
-    tokenizer = tokenizers.get_tokenizer(info.path if args.model else tokenizers.MODEL_ALIAS)
-    count = len(tokenizer.encode(rendered.text, special=template.kind == "chat", bos=info.add_bos))
-    check_fits(template, count, args.n_ctx)
-    document = {
-        "template": template.name,
-        "version": template.version,
-        "case": case_id,
-        "prompt": rendered.text,
-        "messages": list(rendered.messages),
-        "tokens": count,
-        "model": info.name,
-    }
-    cli_common.emit(args, document, rendered.text)
-    print(f"{count} tokens for {info.name}", file=sys.stderr)
+    prompt = prompt_for_model(template, variables, info, k=args.k, n_ctx=args.n_ctx).check_fits()
+    cli_common.emit(args, {**prompt.to_dict(), "case": case_id}, prompt.text)
+    print(f"{prompt.tokens} tokens for {info.name}", file=sys.stderr)
     return 0
-
-
-def chat_format_for(info: models.ModelInfo):
-    """The model's chat template when it has one (GGUF metadata), else a plain transcript."""
-    from workbench.gguf_meta import read_header
-
-    meta = read_header(Path(info.path)).metadata
-    template = meta.get("tokenizer.chat_template")
-    return model_chat_format(str(template)) if template else None
-
-
-def check_fits(template: Template, count: int, n_ctx: int) -> None:
-    if count >= n_ctx:
-        raise TemplateError(
-            f"template {template.name} renders to {count} tokens, more than the context of {n_ctx} "
-            "(use fewer examples with --k, a shorter case, or a larger --n-ctx)"
-        )
 
 
 def _import(args: argparse.Namespace) -> int:

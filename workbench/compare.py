@@ -10,24 +10,23 @@ prefix (reused from llama.cpp's KV cache) and the samples of a cell share the wh
 from __future__ import annotations
 
 import hashlib
-import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from workbench import models
 from workbench.datasets import Case
-from workbench.engine.base import GenerationRequest, SamplingParams
+from workbench.engine.base import GenerationRequest, SamplingParams, sample_seed, seed_or_fresh
 from workbench.engine.numerics import choice_spread, other_numerics, within_noise
 from workbench.errors import InputError, TemplateError, WorkbenchError
+from workbench.prompting import prompt_for_model, uses_special_tokens
 from workbench.scoring import compare, rule_for, score_output, verbalized
-from workbench.templates import AnswerRule, Template, render
+from workbench.templates import AnswerRule, GenerationSettings, Template, render
 
 LARGE_GRID = 10_000  # more cells than this need an explicit yes
-SEED_STRIDE = 1009
 
 
 class ConfirmationNeeded(InputError):
@@ -36,24 +35,55 @@ class ConfirmationNeeded(InputError):
 
 @dataclass(frozen=True)
 class Config:
-    """One sampling configuration of the grid."""
+    """One sampling configuration of the grid. `max_tokens` / `stop` left None, and the temperature
+    when `template_temperature` is set, come from each template's own settings (GenerationSettings),
+    else from FALLBACK; a value given here overrides every template."""
 
-    params: SamplingParams = field(default_factory=SamplingParams)
-    max_tokens: int = 64
-    stop: tuple[str, ...] = ()
+    params: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=0.0))
+    max_tokens: int | None = None
+    stop: tuple[str, ...] | None = None
+    template_temperature: bool = False
+
+    def for_template(self, settings: GenerationSettings) -> Config:
+        """The configuration a cell of this template runs with: every field explicit."""
+        params = self.params
+        if self.template_temperature and settings.temperature is not None:
+            params = params.with_temperature(settings.temperature)
+        max_tokens = _first(self.max_tokens, settings.max_tokens, FALLBACK_MAX_TOKENS)
+        stop = _first(self.stop, settings.stop, FALLBACK_STOP)
+        return Config(params, max_tokens, stop)
 
     def label(self) -> str:
         p = self.params
-        return (
-            f"T{p.temperature:g} k{p.top_k} p{p.top_p:g} min-p{p.min_p:g} rep{p.repeat_penalty:g} max{self.max_tokens}"
-        )
+        temperature = "T(template)" if self.template_temperature else f"T{p.temperature:g}"
+        max_tokens = "max(template)" if self.max_tokens is None else f"max{self.max_tokens}"
+        return f"{temperature} k{p.top_k} p{p.top_p:g} min-p{p.min_p:g} rep{p.repeat_penalty:g} {max_tokens}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"params": asdict(self.params), "max_tokens": self.max_tokens, "stop": list(self.stop)}
+        return {
+            "params": asdict(self.params),
+            "max_tokens": self.max_tokens,
+            "stop": None if self.stop is None else list(self.stop),
+            "template_temperature": self.template_temperature,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
-        return cls(SamplingParams(**data["params"]), int(data["max_tokens"]), tuple(data["stop"]))
+        stop = data.get("stop")
+        return cls(
+            SamplingParams(**data["params"]),
+            data.get("max_tokens"),
+            None if stop is None else tuple(stop),
+            bool(data.get("template_temperature", False)),
+        )
+
+
+FALLBACK_MAX_TOKENS = 64  # a template that recommends nothing: a short answer on one line, greedy
+FALLBACK_STOP: tuple[str, ...] = ("\n",)
+
+
+def _first(*values):
+    return next(v for v in values if v is not None)
 
 
 @dataclass
@@ -100,8 +130,56 @@ def parse_floats(text: str, what: str) -> list[float]:
 
 
 def sweep(config: Config, temperatures: list[float]) -> list[Config]:
-    """The same configuration at several temperatures (the grid's settings axis)."""
-    return [Config(config.params.with_temperature(t), config.max_tokens, config.stop) for t in temperatures]
+    """The same configuration at several temperatures (the grid's settings axis), overriding the templates'."""
+    return [replace(config, params=config.params.with_temperature(t), template_temperature=False) for t in temperatures]
+
+
+def grid_spec(
+    templates: list[str],
+    dataset: str,
+    params: SamplingParams,
+    temperatures: str | None = None,
+    max_tokens: int | None = None,
+    stop: tuple[str, ...] | None = None,
+    models: list[str | None] | None = None,
+    samples: int = 1,
+    scorer: str | None = None,
+    name: str = "",
+    top_logprobs: int = 5,
+) -> GridSpec:
+    """The grid a person asked for, as the CLI and the Compare tab both build it. `temperatures`
+    ("0, 0.7"), `max_tokens` and `stop` left empty come from each template's settings; given, they
+    override every template. `params.temperature` is the fallback for templates that set none."""
+    config = Config(params.validate(), max_tokens, stop, template_temperature=True)
+    if max_tokens is not None and max_tokens < 1:
+        raise InputError(f"max tokens must be >= 1 (got {max_tokens})")
+    if stop is not None and any(s == "" for s in stop):
+        raise InputError("a stop string is empty")
+    configs = (
+        sweep(config, parse_floats(temperatures, "temperatures")) if temperatures and temperatures.strip() else [config]
+    )
+    return GridSpec(
+        templates=[t.strip() for t in templates if t.strip()],
+        dataset=dataset,
+        configs=configs,
+        models=models or [None],
+        samples=samples,
+        scorer=scorer or None,
+        name=name,
+        top_logprobs=top_logprobs,
+    )
+
+
+def _key(name: str, version: int) -> str:
+    return f"{name}@{version}"
+
+
+def cell_config(spec: dict[str, Any], cell: dict[str, Any]) -> Config:
+    """What a planned cell runs with: the grid's configuration resolved against its template's settings
+    (recorded in the experiment when it was planned, so a later template edit changes nothing)."""
+    config = Config.from_dict(spec["configs"][cell["config_index"]])
+    stored = (spec.get("template_settings") or {}).get(_key(cell["template"], cell["template_version"]))
+    return config.for_template(GenerationSettings.from_dict(stored))
 
 
 def _template(store, reference: str) -> Template:
@@ -153,14 +231,13 @@ def plan(store, spec: GridSpec, confirm_large: bool = False) -> int:
         raise ConfirmationNeeded(f"the grid has {total:,} cells; confirm to run it (CLI: --yes)")
     for config in spec.configs:
         config.params.validate()
-    base_seed = spec.configs[0].params.seed
-    base_seed = secrets.randbelow(2**31) if base_seed is None else base_seed
+    base_seed = seed_or_fresh(spec.configs[0].params.seed)
     cells = []
-    for model_index, _info in enumerate(infos):
+    for model_index, info in enumerate(infos):
         for template in templates:
             version_id = store.template_version_id(template.name, template.version)
             for position, case in enumerate(dataset.cases):
-                prompt = render(template, case.vars).text
+                prompt = prompt_for_model(template, case.vars, info, count=False).text
                 rule = rule_for(template.answer, case, spec.scorer)
                 for config_index, config in enumerate(spec.configs):
                     for sample in range(spec.samples):
@@ -179,12 +256,14 @@ def plan(store, spec: GridSpec, confirm_large: bool = False) -> int:
                                 "expected": case.expected,
                                 "choices": list(case.choices) if case.choices else None,
                                 "scorer": rule.to_dict(),
-                                "seed": (seed + SEED_STRIDE * position + sample) % 2**31,
+                                "seed": sample_seed(seed, sample, position),
                             }
                         )
     record = {
         "templates": [{"name": t.name, "version": t.version} for t in templates],
         "configs": [c.to_dict() for c in spec.configs],
+        "template_settings": {_key(t.name, t.version): t.settings.to_dict() for t in templates},
+        "special_tokens": [_key(t.name, t.version) for t in templates if uses_special_tokens(t)],
         "models": [{"name": i.name, "path": i.path} for i in infos],
         "samples": spec.samples,
         "scorer": spec.scorer,
@@ -226,8 +305,10 @@ def run(
     equal to one at a time); each cell is still committed the moment it finishes."""
     experiment = store.experiment(experiment_id)
     spec = experiment["spec"]
-    configs = [Config.from_dict(c) for c in spec["configs"]]
     pending = store.pending_cells(experiment_id)
+    chat_keys = set(spec.get("special_tokens") or ())
+    for cell in pending:  # chat-formatted prompts: control tokens parsed, as prompt_for_model counted them
+        cell["special"] = _key(cell["template"], cell["template_version"]) in chat_keys
     total, done = experiment["total_cells"], experiment["done_cells"]
     store.set_experiment(experiment_id, status="running")
     started = time.perf_counter()
@@ -262,9 +343,10 @@ def run(
             backend = backends[model_index]
             if len(group) == 1:
                 cell = group[0]
-                config = configs[cell["config_index"]]
+                config = cell_config(spec, cell)
                 commit(cell, run_cell(backend, cell, config, spec.get("top_logprobs", 5), checkers.get(backend)))
             else:
+                configs = [cell_config(spec, cell) for cell in group]
                 run_batch(backend, group, configs, spec.get("top_logprobs", 5), parallel, commit, stop)
         if stop is not None and stop.is_set() and finished[0] < len(pending):
             store.set_experiment(experiment_id, status="stopped")
@@ -278,10 +360,12 @@ def run(
     return "done"
 
 
-def _noise(checker, prompt: str, words: list[str], add_bos: bool, logprobs: list[float]) -> dict[str, Any]:
+def _noise(
+    checker, prompt: str, words: list[str], add_bos: bool, special: bool, logprobs: list[float]
+) -> dict[str, Any]:
     if checker is None or len(words) < 2:
         return {}
-    other = checker().continuation_logprobs(prompt, words, add_bos=add_bos)
+    other = checker().continuation_logprobs(prompt, words, add_bos=add_bos, special=special)
     return {"noise_spread": choice_spread(logprobs, other), "within_noise": int(within_noise(logprobs, other))}
 
 
@@ -307,18 +391,13 @@ def _runs_of(cells: list[dict[str, Any]], parallel: int):
 
 
 def run_batch(backend, cells, configs, top_logprobs: int, parallel: int, commit, stop) -> None:
-    """Generation cells decoded together; each committed as it finishes; Stop lets running ones end."""
+    """Generation cells (each with its resolved Config) decoded together; each committed as it
+    finishes; Stop lets running ones end."""
     from workbench.engine.batched import BatchCancel, generate_many
 
     requests, contexts = [], []
-    for cell in cells:
-        config = configs[cell["config_index"]]
-        params = config.params.with_seed(cell["seed"])
-        requests.append(
-            GenerationRequest(
-                cell["prompt"], params, config.max_tokens, config.stop, top_logprobs, backend.info.add_bos
-            )
-        )
+    for cell, config in zip(cells, configs, strict=True):
+        requests.append(_request(cell, config, top_logprobs, backend.info.add_bos))
         contexts.append((cell, config, time.perf_counter()))
     cancel = BatchCancel()
 
@@ -335,8 +414,7 @@ def cell_result(cell: dict[str, Any], config: Config, outcome) -> dict[str, Any]
     """A finished generation (or its error) as the cell's stored result."""
     case = Case(cell["case_id"], cell["vars"], cell["expected"], tuple(cell["choices"]) if cell["choices"] else None)
     rule = AnswerRule.from_dict(cell["scorer"]) or AnswerRule()
-    params = config.params.with_seed(cell["seed"])
-    result: dict[str, Any] = {"params": {**asdict(params), "max_tokens": config.max_tokens, "stop": list(config.stop)}}
+    result: dict[str, Any] = {"params": _request(cell, config, 0, True).sampling_record()}
     if outcome is None:  # label likelihood fills in the rest
         return result
     if isinstance(outcome, WorkbenchError):
@@ -359,7 +437,8 @@ def cell_result(cell: dict[str, Any], config: Config, outcome) -> dict[str, Any]
 
 def _request(cell: dict[str, Any], config: Config, top_logprobs: int, add_bos: bool) -> GenerationRequest:
     params = config.params.with_seed(cell["seed"])
-    return GenerationRequest(cell["prompt"], params, config.max_tokens, config.stop, top_logprobs, add_bos)
+    special = bool(cell.get("special"))
+    return GenerationRequest(cell["prompt"], params, config.max_tokens, config.stop, top_logprobs, add_bos, special)
 
 
 class NoiseCheckers:
@@ -408,15 +487,16 @@ def run_cell(
     try:
         labels = list(case.choices or ())
         words = [verbalized(rule, label) for label in labels]
-        logprobs = backend.continuation_logprobs(cell["prompt"], words, add_bos=add_bos)
+        special = bool(cell.get("special"))
+        logprobs = backend.continuation_logprobs(cell["prompt"], words, add_bos=add_bos, special=special)
         best = max(range(len(labels)), key=lambda i: logprobs[i])
         result.update(
             output=words[best],
             answer=labels[best],
             score=compare(labels[best], case, rule),
             choice_logprobs=dict(zip(labels, logprobs, strict=True)),
-            **_noise(checker, cell["prompt"], words, add_bos, logprobs),
-            prompt_tokens=len(backend.tokenize(cell["prompt"], add_bos=add_bos)),
+            **_noise(checker, cell["prompt"], words, add_bos, special, logprobs),
+            prompt_tokens=len(backend.tokenize(cell["prompt"], add_bos=add_bos, special=special)),
             completion_tokens=0,
             finish_reason="likelihood",
             tokens=[],

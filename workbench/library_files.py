@@ -17,12 +17,12 @@ import yaml
 from workbench import config, datasets
 from workbench.errors import InputError, TemplateError, WorkbenchError
 from workbench.store.base import now
-from workbench.templates import AnswerRule, Template
+from workbench.templates import AnswerRule, GenerationSettings, Template
 
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".toml")
 DATASET_SUFFIXES = (".jsonl", ".csv")
 EXAMPLES_FOLDER = "examples"  # files here are few-shot example data referenced by templates
-TEMPLATE_KEYS = {"name", "kind", "description", "tags", "variables", "examples", "k", "answer", "body"}
+TEMPLATE_KEYS = {"name", "kind", "description", "tags", "variables", "examples", "k", "answer", "settings", "body"}
 
 
 @dataclass
@@ -83,6 +83,7 @@ def read_template(path: Path) -> Template:
             examples=tuple(examples),
             k=data.get("k"),
             answer=AnswerRule.from_dict(data.get("answer")),
+            settings=GenerationSettings.from_dict(data.get("settings")),
         ).validate()
     except TemplateError as err:
         raise InputError(f"{path}: {err}") from None
@@ -123,6 +124,8 @@ def template_yaml(template: Template) -> str:
         data["variables"] = list(template.variables)
     if template.answer:
         data["answer"] = {k: v for k, v in template.answer.to_dict().items() if v}
+    if template.settings.to_dict():
+        data["settings"] = template.settings.to_dict()
     if template.k is not None:
         data["k"] = template.k
     if template.examples:

@@ -19,6 +19,7 @@ import jinja2.meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from workbench.errors import TemplateError
+from workbench.stops import format_stop_list, parse_stop_list
 
 KINDS = ("prompt", "instruction", "few_shot", "chain_of_thought", "chat")
 KIND_LABELS = {
@@ -71,6 +72,88 @@ class AnswerRule:
 
 
 @dataclass(frozen=True)
+class GenerationSettings:
+    """A template's recommended generation settings. A grid uses them unless the user sets the
+    same setting for the whole grid; a field left None says nothing (the grid's fallback applies).
+
+    Chain of thought needs room to reason and a stop at the next question; a direct answer
+    needs a few tokens and a stop at the end of the line."""
+
+    max_tokens: int | None = None
+    stop: tuple[str, ...] | None = None  # () means: no stop strings
+    temperature: float | None = None
+
+    def validate(self) -> GenerationSettings:
+        whole = isinstance(self.max_tokens, int) and not isinstance(self.max_tokens, bool)
+        if self.max_tokens is not None and not (whole and self.max_tokens >= 1):
+            raise TemplateError(f"settings: max_tokens must be a whole number >= 1 (got {self.max_tokens!r})")
+        if self.stop is not None and any(not isinstance(s, str) or s == "" for s in self.stop):
+            raise TemplateError("settings: every stop string must be non-empty text")
+        temperature = self.temperature
+        number = isinstance(temperature, int | float) and not isinstance(temperature, bool)
+        if temperature is not None and not (number and 0 <= temperature < float("inf")):
+            raise TemplateError(f"settings: temperature must be a number >= 0 (got {temperature!r})")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Only the settings the template sets (its YAML `settings:` mapping)."""
+        data: dict[str, Any] = {}
+        if self.max_tokens is not None:
+            data["max_tokens"] = self.max_tokens
+        if self.stop is not None:
+            data["stop"] = list(self.stop)
+        if self.temperature is not None:
+            data["temperature"] = self.temperature
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> GenerationSettings:
+        if not data:
+            return cls()
+        if not isinstance(data, dict):
+            raise TemplateError("`settings` must be a mapping (max_tokens, stop, temperature)")
+        unknown = set(data) - SETTING_KEYS
+        if unknown:
+            known = ", ".join(sorted(SETTING_KEYS))
+            raise TemplateError(f"settings: unknown key(s) {', '.join(sorted(unknown))} (known: {known})")
+        stop = data.get("stop")
+        if isinstance(stop, str):
+            stop = [stop]
+        if stop is not None and not isinstance(stop, list | tuple):
+            raise TemplateError("settings: `stop` must be a string or a list of strings")
+        temperature = data.get("temperature")
+        if isinstance(temperature, int) and not isinstance(temperature, bool):
+            temperature = float(temperature)
+        return cls(data.get("max_tokens"), tuple(stop) if stop is not None else None, temperature).validate()
+
+    @classmethod
+    def from_fields(cls, max_tokens: int | None, stop: str, no_stop: bool, temperature: str) -> GenerationSettings:
+        """From an editor's fields: an empty field says nothing; `stop` is written with the one stop syntax."""
+        stops = () if no_stop else parse_stop_list(stop) or None
+        value = None
+        if temperature.strip():
+            try:
+                value = float(temperature)
+            except ValueError:
+                raise TemplateError(f"settings: temperature must be a number >= 0 (got {temperature!r})") from None
+        return cls(max_tokens or None, stops, value).validate()
+
+    def describe(self) -> str:
+        """One line for lists and tooltips, e.g. "max 256 · stop \\nQ: · T0"."""
+        parts = []
+        if self.max_tokens is not None:
+            parts.append(f"max {self.max_tokens}")
+        if self.stop is not None:
+            parts.append(f"stop {format_stop_list(self.stop)}" if self.stop else "no stop")
+        if self.temperature is not None:
+            parts.append(f"T{self.temperature:g}")
+        return " · ".join(parts)
+
+
+SETTING_KEYS = frozenset({"max_tokens", "stop", "temperature"})
+
+
+@dataclass(frozen=True)
 class Template:
     name: str
     kind: str
@@ -81,6 +164,7 @@ class Template:
     examples: tuple[dict[str, Any], ...] = ()
     k: int | None = None  # how many examples the body sees; None: all
     answer: AnswerRule | None = None
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
     version: int = 0  # 0: not saved yet
     created_at: str = ""
     updated_at: str = ""
@@ -95,6 +179,10 @@ class Template:
         reserved = RESERVED.intersection(self.variables)
         if reserved:
             raise TemplateError(f"template {self.name}: {', '.join(sorted(reserved))} is provided by the renderer")
+        try:
+            self.settings.validate()
+        except TemplateError as err:
+            raise TemplateError(f"template {self.name}: {err}") from None
         parse(self)
         return self
 
@@ -110,7 +198,9 @@ class Template:
     def content_key(self) -> tuple:
         """What makes two saves the same version (the text and data, not the time)."""
         answer = self.answer.to_dict() if self.answer else None
-        return (self.kind, self.body, self.variables, tuple(map(_freeze, self.examples)), self.k, _freeze(answer))
+        examples = tuple(map(_freeze, self.examples))
+        settings = _freeze(self.settings.to_dict())
+        return (self.kind, self.body, self.variables, examples, self.k, _freeze(answer), settings)
 
     def with_changes(self, **changes: Any) -> Template:
         return replace(self, **changes)
@@ -119,6 +209,7 @@ class Template:
         data = asdict(self)
         data["tags"], data["variables"], data["examples"] = list(self.tags), list(self.variables), list(self.examples)
         data["answer"] = self.answer.to_dict() if self.answer else None
+        data["settings"] = self.settings.to_dict()
         return data
 
 

@@ -342,3 +342,22 @@ def test_cli_rate_lists_pairs_stores_a_rating_and_refuses_bad_ones(cli):
     assert unknown.code == 1 and unknown.stderr.strip() == "workbench: no comparison run with id 999999"
     bad = cli("rate", experiment, str(first["left"]), str(first["right"]), "maybe")
     assert bad.code == 2 and "invalid choice: 'maybe'" in bad.stderr
+
+
+def test_chain_of_thought_against_direct_runs_with_each_templates_own_settings(store, backend):
+    """The issue's grid: with one shared max-48 / newline-stop setting the chain-of-thought cells all ended
+    at the first newline with no answer; with each template's settings they reason and answer."""
+    store.save_dataset(Dataset("arith-mini", store.get_dataset("arithmetic-en").cases[:3]))
+    templates = ["arithmetic-cot-trigger-en", "arithmetic-direct-en"]
+    spec = compare.grid_spec(templates, "arith-mini", SamplingParams(temperature=0.0, seed=1))
+    experiment_id = compare.plan(store, spec)
+    assert compare.run(store, experiment_id, lambda path: backend, parallel=3) == "done"
+    runs = store.experiment_runs(experiment_id)
+    cot = [r for r in runs if r["template"] == "arithmetic-cot-trigger-en"]
+    direct = [r for r in runs if r["template"] == "arithmetic-direct-en"]
+    assert len(cot) == len(direct) == 3
+    assert all(r["params"]["max_tokens"] == 200 and r["params"]["stop"] == ["\nQ:"] for r in cot)
+    assert all(r["params"]["max_tokens"] == 12 and r["params"]["stop"] == ["\n"] for r in direct)
+    assert all(r["answer"] is not None for r in cot), [r["output"] for r in cot]
+    assert max(r["completion_tokens"] for r in cot) > 12  # room to reason, used
+    assert any("\n" in r["output"] for r in cot)  # reasoning went past the first line

@@ -134,3 +134,27 @@ def test_bad_grids_and_experiment_management(qtbot, window, tmp_path, monkeypatc
     monkeypatch.setattr(tab, "confirm", lambda text: True)
     tab.delete()
     assert tab.store.list_experiments() == [] and tab.experiments.count() == 0
+
+
+def test_the_tab_runs_each_template_with_its_own_settings_unless_overridden(qtbot, window):
+    tab = window.compare
+    for name in ("arithmetic-cot-trigger-en", "arithmetic-direct-en"):
+        tab.add_template(name)
+    tab.dataset.setCurrentText("arithmetic-en")
+    assert tab.max_tokens.value() == 0 and tab.stop_edit.text() == "" and tab.temperatures.text() == ""
+
+    def planned() -> dict[str, set]:
+        experiment_id = compare.plan(tab.store, tab.spec())
+        spec = tab.store.experiment(experiment_id)["spec"]
+        found: dict[str, set] = {}
+        for cell in tab.store.pending_cells(experiment_id):
+            config = compare.cell_config(spec, cell)
+            found.setdefault(cell["template"], set()).add((config.max_tokens, config.stop))
+        return found
+
+    assert planned() == {"arithmetic-cot-trigger-en": {(200, ("\nQ:",))}, "arithmetic-direct-en": {(12, ("\n",))}}
+    tab.max_tokens.setValue(5)
+    tab.stop_edit.setText("\\n\\n, Q:")
+    assert planned() == {name: {(5, ("\n\n", "Q:"))} for name in ("arithmetic-cot-trigger-en", "arithmetic-direct-en")}
+    tab.no_stop.setChecked(True)
+    assert {s for found in planned().values() for s in found} == {(5, ())}

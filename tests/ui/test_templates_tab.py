@@ -59,15 +59,28 @@ def test_preview_renders_and_counts_tokens_for_the_model(qtbot, tab, cli):
     tab.set_model(models.resolve(None).path, 4096)
     tab.variable_form.edits["text"].setText("What a wonderful day.")
     qtbot.waitUntil(lambda: "What a wonderful day." in tab.preview.toPlainText(), timeout=10_000)
-    qtbot.waitUntil(lambda: "tokens for the loaded model" in tab.preview_status.text(), timeout=20_000)
+    qtbot.waitUntil(lambda: "tokens incl. BOS for" in tab.preview_status.text(), timeout=20_000)
     shown = int(re.search(r"<b>([\d,]+)</b> tokens", tab.preview_status.text()).group(1).replace(",", ""))
     rendered = cli("templates", "render", "sentiment-instruction-en", "--var", "text=What a wonderful day.", "--json")
     assert rendered.code == 0, rendered.stderr
     assert shown == rendered.json()["tokens"]  # the same count in the GUI and the CLI
+    assert tab.preview.toPlainText() == rendered.json()["prompt"]
     tab.body.setPlainText(tab.body.toPlainText() + "\nExtra line {{ text | upper }}")
     qtbot.waitUntil(lambda: "WHAT A WONDERFUL DAY." in tab.preview.toPlainText(), timeout=10_000)
     tab.set_model(models.resolve(None).path, 20)
     qtbot.waitUntil(lambda: "more than the model's context" in tab.preview_status.text(), timeout=10_000)
+
+
+def test_chat_preview_is_the_model_chat_format_and_counts_like_the_cli(qtbot, tab, cli):
+    select(tab, "chat-tutor-en")
+    tab.set_model(models.resolve(None).path, 4096)
+    tab.variable_form.edits["question"].setText("What is 6 x 7?")
+    qtbot.waitUntil(lambda: "tokens incl. BOS for" in tab.preview_status.text(), timeout=20_000)
+    assert "<start_of_turn>user" in tab.preview.toPlainText()  # gemma's own chat format, not "### user"
+    shown = int(re.search(r"<b>([\d,]+)</b> tokens", tab.preview_status.text()).group(1).replace(",", ""))
+    rendered = cli("templates", "render", "chat-tutor-en", "--var", "question=What is 6 x 7?", "--json").json()
+    assert rendered["special"] is True and rendered["prompt"] == tab.preview.toPlainText()
+    assert shown == rendered["tokens"]
 
 
 def test_template_errors_show_in_the_preview(qtbot, tab):

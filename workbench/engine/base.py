@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
@@ -10,6 +11,35 @@ from typing import Any, Literal, Protocol
 from workbench.errors import InvalidParameterError
 
 MAX_TOP_LOGPROBS = 20
+SEED_RANGE = 2**31  # seeds are 0 .. 2^31-1: what llama.cpp's uint32 seeds and every seed field share
+
+
+def fresh_seed() -> int:
+    """A new random seed, recorded with the run so it can be re-run."""
+    return secrets.randbelow(SEED_RANGE)
+
+
+def seed_or_fresh(seed: int | None) -> int:
+    return seed if seed is not None else fresh_seed()
+
+
+SEED_STRIDE = 1009  # a grid's seeds: case position p, sample s -> base + 1009 p + s
+
+
+def sample_seed(base: int, sample: int, position: int = 0) -> int:
+    """The seed of sample `sample` (of case `position` in a grid): distinct, reproducible, in range."""
+    return (base + SEED_STRIDE * position + sample) % SEED_RANGE
+
+
+def sample_requests(request: GenerationRequest, samples: int) -> list[GenerationRequest]:
+    """`samples` draws of one request: with a seed, sample i uses sample_seed(seed, i); without, each
+    gets a fresh seed when it runs (and reports it)."""
+    seed = request.params.seed
+    if seed is None:
+        return [request] * samples
+    return [replace(request, params=request.params.with_seed(sample_seed(seed, i))) for i in range(samples)]
+
+
 FinishReason = Literal["stop", "length", "cancelled"]
 
 
@@ -39,7 +69,7 @@ class SamplingParams:
                 f"repeat penalty must be > 0, 1 disables it (got {self.repeat_penalty})",
             ),
             (self.repeat_last_n >= 0, f"repeat-last-n must be >= 0 (got {self.repeat_last_n})"),
-            (self.seed is None or 0 <= self.seed < 2**63, f"seed must be in [0, 2^63) (got {self.seed})"),
+            (self.seed is None or 0 <= self.seed < SEED_RANGE, f"seed must be in [0, 2^31) (got {self.seed})"),
         ]
         for ok, message in checks:
             if not ok:
@@ -65,6 +95,7 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     top_logprobs: int = 10
     add_bos: bool = True
+    special: bool = False  # parse control tokens written in the prompt (chat-formatted prompts)
 
     def validate(self) -> GenerationRequest:
         self.params.validate()
@@ -79,6 +110,15 @@ class GenerationRequest:
         if any(s == "" for s in self.stop):
             raise InvalidParameterError("a stop string is empty")
         return self
+
+    def sampling_record(self) -> dict[str, Any]:
+        """What decides the tokens drawn: the sampling parameters (with the seed), max tokens, stop strings."""
+        return {**asdict(self.params), "max_tokens": self.max_tokens, "stop": list(self.stop)}
+
+    def settings_record(self) -> dict[str, Any]:
+        """Every setting of the request except the prompt: what a stored run records as its params."""
+        record = {**self.sampling_record(), "top_logprobs": self.top_logprobs, "add_bos": self.add_bos}
+        return {**record, "special": self.special} if self.special else record
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ equal running alone only within the arithmetic noise floor (workbench.engine.num
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -23,12 +22,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from workbench.engine.base import Generation, GenerationRequest, Timings, TokenStep
+from workbench.engine.base import Generation, GenerationRequest, Timings, TokenStep, seed_or_fresh
 from workbench.engine.decode_loop import Run
 from workbench.engine.prompt_plan import PromptPlan
 from workbench.errors import EngineError, WorkbenchError
 
-SEED_RANGE = 2**31
 # llama.cpp's CPU flash attention switches to a tiled kernel for 8 or more query rows
 # (GGML_FA_TILE_Q), which rounds differently from the one-row kernel of the single path;
 # decoding at most 7 rows per llama_decode keeps every row bit-identical to running alone.
@@ -82,7 +80,7 @@ def generate_many(
     width = max(1, min(width, backend.options.n_parallel))
     cancel = cancel or BatchCancel()
     results: list[Generation | WorkbenchError | None] = [None] * len(requests)
-    seeds = [r.params.seed if r.params.seed is not None else secrets.randbelow(SEED_RANGE) for r in requests]
+    seeds = [seed_or_fresh(r.params.seed) for r in requests]
     with backend.lock:
         backend.cancel_event.clear()
         backend.forget_cache()
@@ -115,7 +113,9 @@ class _Batch:
             request = self.requests[index]
             try:
                 request.validate()
-                prompt_ids = self.backend.prepare_prompt(request.prompt, request.add_bos, room=1)
+                prompt_ids = self.backend.prepare_prompt(
+                    request.prompt, request.add_bos, room=1, special=request.special
+                )
             except WorkbenchError as err:
                 self.queue.pop(0)
                 self.finish_error(index, err)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import secrets
 import threading
 import time
 from collections import deque
@@ -27,6 +26,7 @@ from workbench.engine.base import (
     OnToken,
     SamplingParams,
     Timings,
+    seed_or_fresh,
 )
 from workbench.engine.decode_loop import Run, Utf8Text
 from workbench.engine.numerics import BATCHING, DEFAULT_BATCHING, DEFAULT_NUMERICS, check_batching, numeric_mode
@@ -35,8 +35,6 @@ from workbench.engine.sampling import StepBuffers, apply_repeat_penalty, distrib
 from workbench.engine.vocab import Vocabulary
 from workbench.errors import ContextOverflowError, EngineError, InvalidParameterError, ModelLoadError
 from workbench.models import ModelInfo, inspect
-
-SEED_RANGE = 2**31
 
 
 @dataclass(frozen=True)
@@ -278,8 +276,10 @@ class LlamaBackend:
         pointer = self.llama_cpp.llama_get_logits_ith(self.ctx, -1)
         return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
 
-    def prepare_prompt(self, prompt: str, add_bos: bool, room: int) -> list[int]:
-        prompt_ids = self.tokenize(prompt, add_bos=add_bos)
+    def prepare_prompt(self, prompt: str, add_bos: bool, room: int, special: bool = False) -> list[int]:
+        """Token ids of a prompt that must fit the context with `room` tokens to spare; `special`: control
+        tokens written in the text (a chat format's <start_of_turn>) are parsed as such."""
+        prompt_ids = self.tokenize(prompt, add_bos=add_bos, special=special)
         if not prompt_ids:
             raise InvalidParameterError("the prompt is empty")
         limit = self.n_ctx - room
@@ -297,10 +297,10 @@ class LlamaBackend:
 
     def generate(self, request: GenerationRequest, on_token: OnToken | None = None) -> Generation:
         request.validate()
-        seed = request.params.seed if request.params.seed is not None else secrets.randbelow(SEED_RANGE)
+        seed = seed_or_fresh(request.params.seed)
         with self.lock:
             self.cancel_event.clear()
-            prompt_ids = self.prepare_prompt(request.prompt, request.add_bos, room=1)
+            prompt_ids = self.prepare_prompt(request.prompt, request.add_bos, room=1, special=request.special)
             started = time.perf_counter()
             first_logits = self._eval_prompt(prompt_ids)
             prompt_ms = (time.perf_counter() - started) * 1000
@@ -321,14 +321,14 @@ class LlamaBackend:
             return self._eval_prompt(list(token_ids)).copy()
 
     def next_token(
-        self, prompt: str, params: SamplingParams, top: int = 20, add_bos: bool = True
+        self, prompt: str, params: SamplingParams, top: int = 20, add_bos: bool = True, special: bool = False
     ) -> NextTokenDistribution:
         """The distribution over the next token after `prompt`, before and after the transforms."""
         params.validate()
         if top < 1:
             raise InvalidParameterError(f"top must be >= 1 (got {top})")
         with self.lock:
-            prompt_ids = self.prepare_prompt(prompt, add_bos, room=0)
+            prompt_ids = self.prepare_prompt(prompt, add_bos, room=0, special=special)
             raw = self._eval_prompt(prompt_ids)
             work = (
                 apply_repeat_penalty(raw, prompt_ids[-params.repeat_last_n :], params.repeat_penalty)
@@ -356,7 +356,9 @@ class LlamaBackend:
             )
         return NextTokenDistribution(len(prompt_ids), candidates, dist.kept_count, kept_mass)
 
-    def continuation_logprobs(self, prompt: str, continuations: Sequence[str], add_bos: bool = True) -> list[float]:
+    def continuation_logprobs(
+        self, prompt: str, continuations: Sequence[str], add_bos: bool = True, special: bool = False
+    ) -> list[float]:
         """log P(continuation | prompt) for each continuation, from the model alone (no sampling).
 
         Each continuation is tokenized together with the prompt (a boundary may merge, as
@@ -364,10 +366,10 @@ class LlamaBackend:
         tokens are scored one by one: the sum of their log-probabilities.
         """
         with self.lock:
-            prompt_ids = self.prepare_prompt(prompt, add_bos, room=0)
+            prompt_ids = self.prepare_prompt(prompt, add_bos, room=0, special=special)
             scores = []
             for text in continuations:
-                full = self.tokenize(prompt + text, add_bos=add_bos)
+                full = self.tokenize(prompt + text, add_bos=add_bos, special=special)
                 shared = min(common_prefix(full, prompt_ids), len(full) - 1)
                 context, tokens = full[:shared], full[shared:]
                 if not text or not context:

@@ -9,7 +9,7 @@ from typing import Any
 from workbench.datasets import Case, Dataset
 from workbench.errors import InputError
 from workbench.store.base import StoreBase, now
-from workbench.templates import AnswerRule, Template
+from workbench.templates import AnswerRule, GenerationSettings, Template
 
 
 def _json(value: Any) -> str:
@@ -80,6 +80,7 @@ class LibraryMixin(StoreBase):
                 "examples": _json(list(template.examples)),
                 "k": template.k,
                 "answer": _json(template.answer.to_dict()) if template.answer else None,
+                "settings": _json(template.settings.to_dict()) if template.settings.to_dict() else None,
                 "created_at": stamp,
             }
         )
@@ -121,6 +122,7 @@ class LibraryMixin(StoreBase):
             examples=tuple(json.loads(version["examples"] or "[]")),
             k=version["k"],
             answer=AnswerRule.from_dict(answer),
+            settings=GenerationSettings.from_dict(json.loads(version["settings"]) if version.get("settings") else None),
             version=version["version"],
             created_at=version["created_at"],
             updated_at=row["updated_at"],

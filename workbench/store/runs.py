@@ -40,13 +40,7 @@ class RunsMixin(StoreBase):
         batching: str | None = None,
     ) -> int:
         """Write a run and all its samples in one transaction; returns the run id."""
-        params = {
-            **request.params.__dict__,
-            "max_tokens": request.max_tokens,
-            "stop": list(request.stop),
-            "top_logprobs": request.top_logprobs,
-            "add_bos": request.add_bos,
-        }
+        params = request.settings_record()
         try:
             with self.db.atomic():
                 run_id = (

@@ -194,11 +194,18 @@ def _migration_5(db: sqlite_utils.Database) -> None:
     db["grid_runs"].add_column("grid_ms", float)
 
 
+def _migration_6(db: sqlite_utils.Database) -> None:
+    """A template version carries its recommended generation settings (max tokens, stop strings,
+    temperature) as JSON; NULL: none (versions saved before settings existed)."""
+    db["template_versions"].add_column("settings", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
     _migration_5,
+    _migration_6,
 ]
 FTS_COLUMNS = {"templates": ["name", "description", "body", "tags"]}

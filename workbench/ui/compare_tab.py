@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench import compare, compare_report
-from workbench.engine.base import SamplingParams
+from workbench.engine.base import SEED_RANGE, SamplingParams
 from workbench.engine.numerics import NOISE_MARK, noise_note
 from workbench.errors import WorkbenchError
 from workbench.scoring import SCORER_NAMES
@@ -118,15 +118,26 @@ class CompareTab(QWidget):
         self.template_list = QListWidget()
         self.dataset = QComboBox()
         self.samples = QSpinBox(minimum=1, maximum=64, value=1)
-        self.temperatures = QLineEdit("0")
-        self.temperatures.setToolTip("one configuration per value, e.g. 0, 0.7, 1.0")
+        self.temperatures = QLineEdit("")
+        self.temperatures.setPlaceholderText("each template's (else 0)")
+        self.temperatures.setToolTip("one configuration per value, e.g. 0, 0.7, 1.0; overrides every template's")
         self.top_k = QSpinBox(minimum=0, maximum=1000, value=40)
         self.top_p = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, value=0.95)
         self.min_p = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.01, value=0.05)
         self.repeat_penalty = QDoubleSpinBox(minimum=0.5, maximum=3.0, singleStep=0.05, value=1.0)
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=1)
-        self.max_tokens = QSpinBox(minimum=1, maximum=4096, value=48)
-        self.stop_edit = QLineEdit("\\n")
+        self.seed = QSpinBox(minimum=0, maximum=SEED_RANGE - 1, value=1)
+        self.max_tokens = QSpinBox(minimum=0, maximum=32768, value=0)
+        self.max_tokens.setSpecialValueText(f"each template's (else {compare.FALLBACK_MAX_TOKENS})")
+        self.max_tokens.setToolTip("0: each template's recommended max tokens; a number overrides every template")
+        self.stop_edit = QLineEdit("")
+        self.stop_edit.setPlaceholderText("each template's (else \\n)")
+        self.stop_edit.setToolTip("comma-separated, escapes \\n \\t \\s \\,; overrides every template's")
+        self.no_stop = QCheckBox("none")
+        self.no_stop.setToolTip("no stop strings for any template")
+        self.no_stop.toggled.connect(lambda on: self.stop_edit.setEnabled(not on))
+        stop_row = QHBoxLayout()
+        stop_row.addWidget(self.stop_edit, 1)
+        stop_row.addWidget(self.no_stop)
         self.scorer = QComboBox()
         self.scorer.addItem("each template's own rule", "")
         for name in SCORER_NAMES:
@@ -142,7 +153,7 @@ class CompareTab(QWidget):
             ("Repeat penalty", self.repeat_penalty),
             ("Seed", self.seed),
             ("Max tokens", self.max_tokens),
-            ("Stop (\\n ok, comma-separated)", self.stop_edit),
+            ("Stop strings", stop_row),
             ("Scorer", self.scorer),
         ):
             form.addRow(label, widget)
@@ -216,6 +227,8 @@ class CompareTab(QWidget):
         self.template_list.clear()
         for template in self.store.list_templates():
             item = QListWidgetItem(f"{template.name}  (v{template.version})")
+            settings = template.settings.describe()
+            item.setToolTip(f"recommended: {settings}" if settings else "no recommended settings (the grid's apply)")
             item.setData(Qt.UserRole, template.name)
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             item.setCheckState(Qt.Checked if template.name in ticked else Qt.Unchecked)
@@ -244,25 +257,25 @@ class CompareTab(QWidget):
 
     # -- running ---------------------------------------------------------------------------
     def spec(self) -> compare.GridSpec:
-        temperatures = compare.parse_floats(self.temperatures.text(), "temperature")
         params = SamplingParams(
-            temperature=temperatures[0],
+            temperature=0.0,  # for templates that recommend none, when no temperatures are typed
             top_k=self.top_k.value(),
             top_p=self.top_p.value(),
             min_p=self.min_p.value(),
             repeat_penalty=self.repeat_penalty.value(),
             seed=self.seed.value(),
         )
-        stops = parse_stop_list(self.stop_edit.text())
-        config = compare.Config(params, self.max_tokens.value(), stops)
-        model = self.backend.info.path if self.backend else None
-        return compare.GridSpec(
-            self.selected_templates(),
-            self.dataset.currentText(),
-            compare.sweep(config, temperatures),
-            [model],
-            self.samples.value(),
-            self.scorer.currentData() or None,
+        stop = () if self.no_stop.isChecked() else parse_stop_list(self.stop_edit.text()) or None
+        return compare.grid_spec(
+            templates=self.selected_templates(),
+            dataset=self.dataset.currentText(),
+            params=params,
+            temperatures=self.temperatures.text(),
+            max_tokens=self.max_tokens.value() or None,
+            stop=stop,
+            models=[self.backend.info.path if self.backend else None],
+            samples=self.samples.value(),
+            scorer=self.scorer.currentData() or None,
         )
 
     def start_new(self, confirm_large: bool = False) -> None:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.engine.base import GenerationRequest, SamplingParams
+from workbench.engine.base import SEED_RANGE, GenerationRequest, SamplingParams
 from workbench.errors import WorkbenchError
 from workbench.stops import parse_stop_list
 from workbench.ui.token_view import ProbabilityLegend, TokenPopup, TokenView, check_text
@@ -87,7 +87,7 @@ class Playground(QWidget):
         self.max_tokens = SliderSpin(1, 2048, 16, 0, 128)
         self.samples = SliderSpin(1, MAX_SAMPLES, 1, 0, 1)
         self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setRange(0, SEED_RANGE - 1)
         self.random_seed = QCheckBox("random")
         self.random_seed.setChecked(True)
         self.random_seed.toggled.connect(lambda on: self.seed.setEnabled(not on))

@@ -9,11 +9,14 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -21,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.templates import body_diff
+from workbench.stops import format_stop_list
+from workbench.templates import GenerationSettings, body_diff
 
 
 def _format(colour: str, bold: bool = False, italic: bool = False) -> QTextCharFormat:
@@ -150,6 +154,44 @@ class VariableForm(QWidget):
             if name in values:
                 edit.setText(str(values[name]))
         self._values.update({k: str(v) for k, v in values.items()})
+
+
+class SettingsForm(QWidget):
+    """A template's recommended generation settings; an empty field recommends nothing."""
+
+    changed = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.max_tokens = QSpinBox(minimum=0, maximum=32768, specialValueText="not set")
+        self.stop = QLineEdit(placeholderText="not set; comma-separated, escapes \\n \\t \\s \\, e.g. \\nQ:")
+        self.no_stop = QCheckBox("no stop strings")
+        self.no_stop.toggled.connect(lambda on: self.stop.setEnabled(not on))
+        self.temperature = QLineEdit(placeholderText="not set, e.g. 0")
+        stop_row = QHBoxLayout()
+        stop_row.addWidget(self.stop, 1)
+        stop_row.addWidget(self.no_stop)
+        form = QFormLayout(self)
+        form.addRow(QLabel("What a comparison uses for this template unless the grid sets it for all templates."))
+        form.addRow("Max tokens", self.max_tokens)
+        form.addRow("Stop strings", stop_row)
+        form.addRow("Temperature", self.temperature)
+        self.max_tokens.valueChanged.connect(lambda _v: self.changed.emit())
+        for edit in (self.stop, self.temperature):
+            edit.textChanged.connect(lambda _t: self.changed.emit())
+        self.no_stop.toggled.connect(lambda _on: self.changed.emit())
+
+    def set_settings(self, settings: GenerationSettings) -> None:
+        self.max_tokens.setValue(settings.max_tokens or 0)
+        self.no_stop.setChecked(settings.stop == ())
+        self.stop.setText(format_stop_list(settings.stop) if settings.stop else "")
+        self.temperature.setText("" if settings.temperature is None else f"{settings.temperature:g}")
+
+    def settings(self) -> GenerationSettings:
+        """Raises TemplateError for a bad temperature or stop string."""
+        return GenerationSettings.from_fields(
+            self.max_tokens.value(), self.stop.text(), self.no_stop.isChecked(), self.temperature.text()
+        )
 
 
 class HistoryPanel(QWidget):

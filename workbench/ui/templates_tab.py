@@ -25,11 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench import tokenizers
+from workbench import models
 from workbench.errors import WorkbenchError
+from workbench.prompting import ModelPrompt, prompt_for_model
 from workbench.templates import KIND_LABELS, KINDS, SCORERS, AnswerRule, Template, parse_verbalizer, render
 from workbench.ui.jobs import LatestJob
-from workbench.ui.template_editor import ExamplesTable, HistoryPanel, JinjaHighlighter, VariableForm
+from workbench.ui.template_editor import ExamplesTable, HistoryPanel, JinjaHighlighter, SettingsForm, VariableForm
 
 PREVIEW_DEBOUNCE_MS = 300
 NEW_BODY = "{{ text }}"
@@ -138,6 +139,8 @@ class TemplatesTab(QWidget):
         self.editor_tabs.addTab(self.body, "Body")
         self.editor_tabs.addTab(examples, "Examples")
         self.editor_tabs.addTab(answer, "Answer")
+        self.settings_form = SettingsForm()
+        self.editor_tabs.addTab(self.settings_form, "Generation")
         self.save_button = QPushButton("Save (Ctrl+S)")
         self.save_button.clicked.connect(self.save)
         self.revert_button = QPushButton("Revert")
@@ -164,6 +167,7 @@ class TemplatesTab(QWidget):
         self.scorer.currentIndexChanged.connect(self._edited)
         self.k_spin.valueChanged.connect(self._edited)
         self.examples.changed.connect(self._edited)
+        self.settings_form.changed.connect(self._edited)
         return panel
 
     def _build_side(self) -> QWidget:
@@ -278,6 +282,7 @@ class TemplatesTab(QWidget):
         self.scorer.setCurrentIndex(max(self.scorer.findData(answer.scorer if answer else ""), 0))
         self.pattern_edit.setText(answer.pattern if answer else "")
         self.verbalizer_edit.setText(", ".join(f"{k}={v}" for k, v in (answer.verbalizer if answer else {}).items()))
+        self.settings_form.set_settings(template.settings)
         self._loading = False
         self.dirty = keep_identity
         self.variable_form.set_variables(template.variables or template.used_variables())
@@ -301,6 +306,7 @@ class TemplatesTab(QWidget):
             examples=self.examples.examples(),
             k=None if k < 0 else k,
             answer=answer.validate() if answer else None,
+            settings=self.settings_form.settings(),
         ).validate()
 
     def _edited(self, *_args) -> None:
@@ -343,29 +349,32 @@ class TemplatesTab(QWidget):
             return
         self.variable_form.set_variables(template.variables or template.used_variables())
         values = self.variable_form.values()
-        model_path = self.model_path
+        model_path, n_ctx = self.model_path, self.n_ctx
 
-        def work() -> tuple[str, int | None]:
-            text = render(template, values).text
+        def work() -> ModelPrompt | str:
             if model_path is None:
-                return text, None
-            tokenizer = tokenizers.get_tokenizer(model_path)
-            return text, len(tokenizer.encode(text, special=template.kind == "chat", bos=True))
+                return render(template, values).text
+            return prompt_for_model(template, values, models.resolve(model_path), n_ctx=n_ctx)
 
         self.preview_job.submit(work)
 
-    def _preview_done(self, result: tuple[str, int | None]) -> None:
-        text, count = result
-        self.preview.setPlainText(text)
-        if count is None:
+    def _preview_done(self, result: ModelPrompt | str) -> None:
+        """The text as the model will see it (its chat format for chat templates) and its token count."""
+        if isinstance(result, str):
+            self.preview.setPlainText(result)
             self.preview_status.setText("token count: waiting for the model")
-        elif count >= self.n_ctx:
+            return
+        self.preview.setPlainText(result.text)
+        if not result.fits:
             self.preview_status.setText(
-                f"<span style='color:#b00020'><b>{count:,} tokens</b>: more than the model's context "
-                f"({self.n_ctx:,}); use fewer examples or a shorter input</span>"
+                f"<span style='color:#b00020'><b>{result.tokens:,} tokens</b>: more than the model's context "
+                f"({result.n_ctx:,}); use fewer examples or a shorter input</span>"
             )
         else:
-            self.preview_status.setText(f"<b>{count:,}</b> tokens for the loaded model (context {self.n_ctx:,})")
+            bos = " incl. BOS" if result.add_bos else ""
+            self.preview_status.setText(
+                f"<b>{result.tokens:,}</b> tokens{bos} for {html.escape(result.model)} (context {result.n_ctx:,})"
+            )
 
     def _preview_failed(self, message: str) -> None:
         self.preview_status.setText(f"<span style='color:#b00020'>{html.escape(message)}</span>")

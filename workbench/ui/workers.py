@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from workbench import models
-from workbench.engine.base import GenerationRequest, TokenStep
+from workbench.engine.base import GenerationRequest, TokenStep, sample_requests
 from workbench.errors import WorkbenchError
 
 FLUSH_INTERVAL_S = 1 / 30
@@ -57,12 +56,7 @@ class EngineWorker(QObject):
         try:
             if self.backend is None:
                 raise WorkbenchError("no model is loaded")
-            requests = []
-            for index in range(samples):
-                params = request.params
-                if params.seed is not None:
-                    params = params.with_seed(params.seed + index)
-                requests.append(replace(request, params=params))
+            requests = sample_requests(request, samples)
             if samples > 1 and self.backend.options.n_parallel > 1:
                 self._many(requests)
             else:
