@@ -313,6 +313,7 @@ def run(
     store.set_experiment(experiment_id, status="running")
     started = time.perf_counter()
     backends: dict[int, Any] = {}
+    held = HeldBackend()
     checkers = NoiseCheckers()
     finished = [0]
     last_commit = [started]
@@ -339,7 +340,7 @@ def run(
             if model_index not in backends:
                 backends.clear()  # one model in memory at a time
                 checkers.close()
-                backends[model_index] = load_backend(spec["models"][model_index]["path"])
+                backends[model_index] = held.switch(load_backend(spec["models"][model_index]["path"]))
             backend = backends[model_index]
             if len(group) == 1:
                 cell = group[0]
@@ -356,6 +357,7 @@ def run(
         raise
     finally:
         checkers.close()
+        held.release()
     store.set_experiment(experiment_id, status="done")
     return "done"
 
@@ -439,6 +441,25 @@ def _request(cell: dict[str, Any], config: Config, top_logprobs: int, add_bos: b
     params = config.params.with_seed(cell["seed"])
     special = bool(cell.get("special"))
     return GenerationRequest(cell["prompt"], params, config.max_tokens, config.stop, top_logprobs, add_bos, special)
+
+
+class HeldBackend:
+    """The backend the grid is using, held (Backend.hold) so it cannot be closed under a running grid."""
+
+    def __init__(self) -> None:
+        self._hold = None
+
+    def switch(self, backend):
+        self.release()
+        hold = backend.hold()
+        hold.__enter__()
+        self._hold = hold
+        return backend
+
+    def release(self) -> None:
+        if self._hold is not None:
+            hold, self._hold = self._hold, None
+            hold.__exit__(None, None, None)
 
 
 class NoiseCheckers:

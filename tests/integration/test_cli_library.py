@@ -94,7 +94,7 @@ def test_bad_inputs_are_one_line_errors(cli, tmp_path):
         ("templates", "render", "arithmetic-direct-en", "--var", "question"): "--var takes NAME=VALUE",
         ("templates", "render", "arithmetic-direct-en", "--case", "arithmetic-en:zz"): "has no case 'zz'",
         ("templates", "render", "arithmetic-direct-en", "--case", "nodata:1"): "no dataset named 'nodata'",
-        ("templates", "render", "huge", "--var", "text=x", "--n-ctx", "2048"): "more than the context of 2048",
+        ("templates", "render", "huge", "--var", "text=x", "--n-ctx", "2048"): "more than the context of 2,048",
         ("templates", "import", str(tmp_path / "missing")): "not a folder",
         ("datasets", "import", str(tmp_path / "x.txt")): ".jsonl or .csv",
     }

@@ -317,7 +317,7 @@ def test_a_temperature_sweep_is_the_settings_axis(cli):
     bad = cli(
         "compare", "--templates", "sentiment-instruction-en", "--dataset", "sentiment-en", "--temperatures", "hot"
     )
-    assert bad.code == 1 and "--temperatures: write numbers separated by commas" in bad.stderr
+    assert bad.code == 1 and "temperatures: write numbers separated by commas, got 'hot'" in bad.stderr
 
 
 def test_cli_rate_lists_pairs_stores_a_rating_and_refuses_bad_ones(cli):

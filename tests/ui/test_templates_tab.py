@@ -76,7 +76,8 @@ def test_chat_preview_is_the_model_chat_format_and_counts_like_the_cli(qtbot, ta
     tab.set_model(models.resolve(None).path, 4096)
     tab.variable_form.edits["question"].setText("What is 6 x 7?")
     qtbot.waitUntil(lambda: "tokens incl. BOS for" in tab.preview_status.text(), timeout=20_000)
-    assert "<start_of_turn>user" in tab.preview.toPlainText()  # gemma's own chat format, not "### user"
+    assert not models.resolve(None).has_chat_template  # the base model: turns become a plain transcript
+    assert "User: What is 6 x 7?\nAssistant:" in tab.preview.toPlainText()
     shown = int(re.search(r"<b>([\d,]+)</b> tokens", tab.preview_status.text()).group(1).replace(",", ""))
     rendered = cli("templates", "render", "chat-tutor-en", "--var", "question=What is 6 x 7?", "--json").json()
     assert rendered["special"] is True and rendered["prompt"] == tab.preview.toPlainText()

@@ -61,7 +61,7 @@ def test_settings_round_trip_through_yaml_files(tmp_path):
     path.write_text(library_files.template_yaml(template), encoding="utf-8")
     assert library_files.read_template(path).settings == COT
     path.write_text("name: x\nkind: prompt\nsettings:\n  max_tokens: -3\nbody: hi\n", encoding="utf-8")
-    with pytest.raises(InputError, match="x: settings: max_tokens must be a whole number >= 1"):
+    with pytest.raises(InputError, match=r"cot.yaml: settings: max_tokens must be a whole number >= 1 \(got -3\)"):
         library_files.read_template(path)
 
 

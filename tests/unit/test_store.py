@@ -65,3 +65,31 @@ def test_unwritable_location_is_a_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StoreError, match="cannot open"):
         Store(blocker / "wb.sqlite")
+
+
+def test_each_thread_has_its_own_connection_so_transactions_never_nest(tmp_path):
+    import threading
+
+    store = Store(tmp_path / "threads.sqlite")
+    holding, release, seen = threading.Event(), threading.Event(), []
+
+    def worker() -> None:
+        seen.append(store.db)
+        try:
+            with store.db.atomic():
+                store.set_meta("written_by_worker", "1")
+                holding.set()
+                release.wait(10)
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert holding.wait(10)
+    assert seen[0] is not store.db and seen[0].conn is not store.db.conn
+    assert store.meta("written_by_worker") is None  # the worker's open transaction is not this thread's
+    release.set()
+    thread.join(10)
+    assert store.meta("written_by_worker") is None  # rolled back as a whole
+    store.close()

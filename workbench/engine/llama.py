@@ -12,7 +12,8 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -133,8 +134,11 @@ class LlamaBackend:
         self._prompt_ids: list[int] = []  # the last prompt evaluated, and its logits
         self._prompt_logits = np.empty(0, dtype=np.float32)
         self._prompt_reusable = 0  # leading rows of that prompt a later one may reuse (prompt_plan)
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # one llama.cpp call sequence at a time
         self.cancel_event = threading.Event()
+        self.closed = self._closing = False
+        self._holders = 0  # runs holding the backend (hold()); close() waits for them
+        self._holders_changed = threading.Condition()
         self.prompt_tokens_evaluated = 0  # prompt tokens llama.cpp computed, and those a cached prefix saved
         self.prompt_tokens_reused = 0
 
@@ -185,7 +189,24 @@ class LlamaBackend:
 
     # -- vocabulary ------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = True, special: bool = False) -> list[int]:
+        if self.closed:
+            raise EngineError(f"{self.info.name} was unloaded")
         return self.vocabulary.tokenize(text, add_bos, special)
+
+    # -- lifetime --------------------------------------------------------------------
+    @contextmanager
+    def hold(self) -> Iterator[LlamaBackend]:
+        """Keep the model loaded for a run of many calls (a grid): close() waits until it is released."""
+        with self._holders_changed:
+            if self.closed or self._closing:
+                raise EngineError(f"{self.info.name} was unloaded")
+            self._holders += 1
+        try:
+            yield self
+        finally:
+            with self._holders_changed:
+                self._holders -= 1
+                self._holders_changed.notify_all()
 
     def token_bytes(self, token_id: int) -> bytes:
         return self.vocabulary.piece(token_id, special=False)
@@ -318,6 +339,8 @@ class LlamaBackend:
         if len(token_ids) > self.n_ctx:
             raise ContextOverflowError(f"{len(token_ids):,} tokens do not fit the context of {self.n_ctx:,}")
         with self.lock:
+            if self.closed:
+                raise EngineError(f"{self.info.name} was unloaded")
             return self._eval_prompt(list(token_ids)).copy()
 
     def next_token(
@@ -391,6 +414,16 @@ class LlamaBackend:
         return LlamaBackend(self.info, replace(self.options, numerics=numerics, n_parallel=1))
 
     def close(self) -> None:
+        """Free llama.cpp's model and context, after every run holding the backend has released it and
+        the call in progress has returned; any later call raises EngineError instead of touching freed memory."""
+        with self._holders_changed:
+            self._closing = True  # no new hold() from now on
+            self._holders_changed.wait_for(lambda: self._holders == 0)
+            with self.lock:
+                self.closed = True
+                self._free()
+
+    def _free(self) -> None:
         if self._batch is not None:
             self.llama_cpp.llama_batch_free(self._batch)
             self._batch = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,21 +34,47 @@ def explain(path: Path, err: sqlite3.Error | OSError) -> str:
 
 
 class StoreBase:
+    """One Store object may be shared by threads; each thread gets its own connection (opened on its
+    first use), so a worker's transaction and the UI thread's reads and writes never share one. WAL
+    lets them read while another writes; a writer waits up to 5 s for another's commit."""
+
     path: Path
-    db: sqlite_utils.Database
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._local = threading.local()
+        self._connections: list[sqlite_utils.Database] = []
+        self._connections_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite_utils.Database(sqlite3.connect(self.path, timeout=5.0, check_same_thread=False))
-            self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
             if self.db.journal_mode != "wal":
                 self.db.enable_wal()
             self._ensure_fts()
         except (sqlite3.Error, OSError) as err:
+            self.close()
             raise StoreError(explain(self.path, err)) from None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._connect()
+            self._local.db = db
+        return db
+
+    def _connect(self) -> sqlite_utils.Database:
+        # check_same_thread=False only so close() can close every thread's connection at shutdown;
+        # each connection is used by the thread that opened it.
+        try:
+            db = sqlite_utils.Database(sqlite3.connect(self.path, timeout=5.0, check_same_thread=False))
+            db.execute("PRAGMA foreign_keys = ON")
+        except (sqlite3.Error, OSError) as err:
+            raise StoreError(explain(self.path, err)) from None
+        with self._connections_lock:
+            self._connections.append(db)
+        return db
 
     @property
     def schema_version(self) -> int:
@@ -75,4 +102,9 @@ class StoreBase:
         return StoreError(f"could not {what}: {explain(self.path, err)}")
 
     def close(self) -> None:
-        self.db.close()
+        """Close every thread's connection (at shutdown, when no worker uses the store any more)."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for db in connections:
+            db.close()
+        self._local = threading.local()
