@@ -1,0 +1,45 @@
+"""Files written whole or not at all: the content goes to `NAME.part` beside the target, then
+replaces it in one rename, so a crash, a full disk or a kill never leaves a half-written file
+under the real name (and an existing file stays as it was)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from workbench.errors import InputError
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
+
+
+def _commit(partial: Path, path: Path) -> None:
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+    partial.replace(path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text to `path` atomically; InputError (one line) when the place cannot be written."""
+    path = Path(path)
+    partial = _partial(path)
+    try:
+        partial.write_text(text, encoding="utf-8")
+        _commit(partial, path)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def atomic_copy(source: Path, path: Path) -> None:
+    """Copy a file to `path` atomically."""
+    path = Path(path)
+    partial = _partial(path)
+    try:
+        shutil.copyfile(source, partial)
+        _commit(partial, path)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {err.strerror or err}") from None
