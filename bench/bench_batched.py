@@ -27,11 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_compare import TEMPLATES, NaiveBackend
 from bench_decode import LLAMA_FLAGS, batched_bench
 
-from workbench import compare, library_files, models
+from workbench import experiments, models
 from workbench.config import default_threads
 from workbench.engine.base import GenerationRequest, SamplingParams
-from workbench.engine.batched import generate_many
-from workbench.engine.llama import LlamaBackend, LoadOptions
+from workbench.engine.llama.backend import LlamaBackend, LoadOptions
+from workbench.engine.llama.batched import generate_many
+from workbench.library import files as library_files
 from workbench.store import Store
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
@@ -73,18 +74,18 @@ def samples_benchmark(backend: LlamaBackend, samples: int, tokens: int, threads:
 def grid_benchmark(backend: LlamaBackend, width: int) -> None:
     store = Store(Path(tempfile.mkdtemp()) / "bench.sqlite")
     library_files.ensure_starter_library(store)
-    config = compare.Config(SamplingParams(temperature=0.0, seed=1), max_tokens=32, stop=("\n",))
+    config = experiments.Config(SamplingParams(temperature=0.0, seed=1), max_tokens=32, stop=("\n",))
     results = {}
     for label, runner, parallel in (
         ("naive (cache cleared per cell)", NaiveBackend(backend), 1),
         ("prefix reuse, one at a time", backend, 1),
         (f"batched width {width} + prefix reuse", backend, width),
     ):
-        experiment_id = compare.plan(store, compare.GridSpec(TEMPLATES, "sentiment-en", [config], name=label))
+        experiment_id = experiments.plan(store, experiments.GridSpec(TEMPLATES, "sentiment-en", [config], name=label))
         backend.reset_cache()
         evaluated = backend.prompt_tokens_evaluated
         start = time.perf_counter()
-        compare.run(store, experiment_id, lambda path, runner=runner: runner, parallel=parallel)
+        experiments.run(store, experiment_id, lambda path, runner=runner: runner, parallel=parallel)
         wall = time.perf_counter() - start
         outputs = {(r["template"], r["case_id"]): r["output"] for r in store.experiment_runs(experiment_id)}
         results[label] = (wall, backend.prompt_tokens_evaluated - evaluated, outputs)

@@ -16,9 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workbench import compare, library_files, models
+from workbench import experiments, models
 from workbench.engine.base import SamplingParams
-from workbench.engine.llama import LlamaBackend, LoadOptions
+from workbench.engine.llama.backend import LlamaBackend, LoadOptions
+from workbench.library import files as library_files
 from workbench.store import Store
 
 TEMPLATES = ["sentiment-instruction-en", "sentiment-1shot-en", "sentiment-3shot-en", "sentiment-5shot-en"]
@@ -40,12 +41,12 @@ class NaiveBackend:
 
 
 def measure(store: Store, backend, label: str, max_tokens: int, real: LlamaBackend) -> dict:
-    config = compare.Config(SamplingParams(temperature=0.0, seed=1), max_tokens=max_tokens, stop=("\n",))
-    experiment_id = compare.plan(store, compare.GridSpec(TEMPLATES, "sentiment-en", [config], name=label))
+    config = experiments.Config(SamplingParams(temperature=0.0, seed=1), max_tokens=max_tokens, stop=("\n",))
+    experiment_id = experiments.plan(store, experiments.GridSpec(TEMPLATES, "sentiment-en", [config], name=label))
     real.reset_cache()
     evaluated, reused = real.prompt_tokens_evaluated, real.prompt_tokens_reused
     start = time.perf_counter()
-    compare.run(store, experiment_id, lambda path: backend)
+    experiments.run(store, experiment_id, lambda path: backend)
     wall = time.perf_counter() - start
     runs = store.experiment_runs(experiment_id)
     per_template = {}
@@ -82,11 +83,11 @@ def main() -> None:
     for label, backend in (("naive (cache cleared per cell)", NaiveBackend(real)), ("prefix reuse", real)):
         counts = {}
         for template in TEMPLATES:
-            config = compare.Config(SamplingParams(temperature=0.0, seed=1), max_tokens=1, stop=("\n",))
-            eid = compare.plan(store, compare.GridSpec([template], "sentiment-en", [config], name="count"))
+            config = experiments.Config(SamplingParams(temperature=0.0, seed=1), max_tokens=1, stop=("\n",))
+            eid = experiments.plan(store, experiments.GridSpec([template], "sentiment-en", [config], name="count"))
             real.reset_cache()
             before = real.prompt_tokens_evaluated
-            compare.run(store, eid, lambda path, backend=backend: backend)
+            experiments.run(store, eid, lambda path, backend=backend: backend)
             counts[template] = real.prompt_tokens_evaluated - before
         result = measure(store, backend, label, args.max_tokens, real)
         result["evaluated_by_template"] = counts

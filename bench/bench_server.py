@@ -4,7 +4,7 @@ llama-server is built from the llama.cpp sources inside the installed llama-cpp-
 (bench/llamacpp_tools.py; nothing of it is committed) and started with parallel slots and
 continuous batching. The grid's 120 prompts go to its OpenAI-compatible /v1/completions
 (greedy, max 32 tokens, stop at a newline, logprobs 5) from as many client threads as slots.
-The workbench runs the same grid with `compare.run(parallel=K)`, collecting top-5 per token too.
+The workbench runs the same grid with `experiments.run(parallel=K)`, collecting top-5 per token too.
 
     .venv/bin/python bench/bench_server.py [--slots 4] [--rounds 2]
 """
@@ -28,10 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_compare import TEMPLATES
 from llamacpp_tools import tool
 
-from workbench import compare, library_files, models
+from workbench import experiments, models
 from workbench.config import default_threads
 from workbench.engine.base import SamplingParams
-from workbench.engine.llama import LlamaBackend, LoadOptions
+from workbench.engine.llama.backend import LlamaBackend, LoadOptions
+from workbench.library import files as library_files
+from workbench.library.templates import render
 from workbench.store import Store
 
 MAX_TOKENS = 32
@@ -99,11 +101,11 @@ def server_side(url: str, prompts: list[str], slots: int) -> tuple[float, int]:
 
 
 def workbench_side(store: Store, backend: LlamaBackend, slots: int) -> tuple[float, int]:
-    config = compare.Config(SamplingParams(temperature=0.0, seed=1), max_tokens=MAX_TOKENS, stop=("\n",))
-    experiment_id = compare.plan(store, compare.GridSpec(TEMPLATES, "sentiment-en", [config], top_logprobs=5))
+    config = experiments.Config(SamplingParams(temperature=0.0, seed=1), max_tokens=MAX_TOKENS, stop=("\n",))
+    experiment_id = experiments.plan(store, experiments.GridSpec(TEMPLATES, "sentiment-en", [config], top_logprobs=5))
     backend.reset_cache()
     start = time.perf_counter()
-    compare.run(store, experiment_id, lambda path: backend, parallel=slots)
+    experiments.run(store, experiment_id, lambda path: backend, parallel=slots)
     wall = time.perf_counter() - start
     return wall, sum(r["completion_tokens"] for r in store.experiment_runs(experiment_id))
 
@@ -117,7 +119,7 @@ def main() -> None:
     store = Store(Path(tempfile.mkdtemp()) / "bench.sqlite")
     library_files.ensure_starter_library(store)
     dataset = store.get_dataset("sentiment-en")
-    prompts = [compare.render(store.get_template(t), c.vars).text for t in TEMPLATES for c in dataset.cases]
+    prompts = [render(store.get_template(t), c.vars).text for t in TEMPLATES for c in dataset.cases]
     model = models.resolve(None).path
     threads = default_threads()
     backend = LlamaBackend(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workbench import display, tokenizers
+from workbench.text import display, tokenizers
 
 PARAGRAPHS = [
     "The lighthouse keeper climbed the spiral stairs every evening at dusk, counting the steps out of habit "
@@ -87,7 +87,7 @@ def gui(text: str) -> None:
     from PySide6.QtWidgets import QApplication
 
     from workbench.ui.probe import StallProbe
-    from workbench.ui.tokenizer_tab import TokenizerTab
+    from workbench.ui.tabs.tokenizer import TokenizerTab
 
     app = QApplication.instance() or QApplication([])
 

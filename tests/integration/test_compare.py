@@ -13,15 +13,17 @@ import time
 
 import pytest
 
-from workbench import compare, compare_report, library_files
-from workbench.datasets import Case, Dataset
+from workbench import experiments
 from workbench.engine.base import SamplingParams
 from workbench.errors import InputError, TemplateError
-from workbench.scoring import compare as score_answer
+from workbench.experiments import grid as grid_module
+from workbench.experiments.scoring import compare as score_answer
+from workbench.library import files as library_files
+from workbench.library.datasets import Case, Dataset
+from workbench.library.templates import AnswerRule, Template
 from workbench.store import Store
-from workbench.templates import AnswerRule, Template
 
-GREEDY = compare.Config(SamplingParams(temperature=0.0, seed=3), max_tokens=4, stop=("\n",))
+GREEDY = experiments.Config(SamplingParams(temperature=0.0, seed=3), max_tokens=4, stop=("\n",))
 
 
 @pytest.fixture
@@ -35,13 +37,15 @@ def store(tmp_path):
 
 
 def grid(store, templates, samples=1, configs=(GREEDY,), **extra) -> int:
-    return compare.plan(store, compare.GridSpec(list(templates), "mini", list(configs), samples=samples, **extra))
+    return experiments.plan(
+        store, experiments.GridSpec(list(templates), "mini", list(configs), samples=samples, **extra)
+    )
 
 
 def test_small_grid_end_to_end(store, backend):
     experiment_id = grid(store, ["sentiment-cloze-en", "sentiment-instruction-en", "sentiment-3shot-en"])
     assert len(store.pending_cells(experiment_id)) == 15  # planned before anything ran
-    assert compare.run(store, experiment_id, lambda path: backend) == "done"
+    assert experiments.run(store, experiment_id, lambda path: backend) == "done"
     runs = store.experiment_runs(experiment_id)
     assert len(runs) == 15 and all(r["status"] == "done" for r in runs)
     cloze = [r for r in runs if r["template"] == "sentiment-cloze-en"]
@@ -49,7 +53,7 @@ def test_small_grid_end_to_end(store, backend):
     generated = [r for r in runs if r["template"] != "sentiment-cloze-en"]
     assert all(r["tokens"] and r["completion_tokens"] >= 1 and r["model_sha256"] for r in generated)
     assert all(len(r["tokens"][0]["top"]) == 5 for r in generated)
-    report = compare_report.summarize(store, experiment_id)
+    report = experiments.summarize(store, experiment_id)
     assert [row["template"] for row in report["summary"]] == [
         "sentiment-cloze-en",
         "sentiment-instruction-en",
@@ -65,9 +69,9 @@ def test_batched_grid_reports_wall_throughput_not_cell_latency(store, backend):
     model's speed; the grid's wall time and throughput are reported beside it."""
     experiment_id = grid(store, ["sentiment-instruction-en", "sentiment-3shot-en"])
     started = time.perf_counter()
-    compare.run(store, experiment_id, lambda path: backend, parallel=4)
+    experiments.run(store, experiment_id, lambda path: backend, parallel=4)
     elapsed = time.perf_counter() - started
-    report = compare_report.summarize(store, experiment_id)
+    report = experiments.summarize(store, experiment_id)
     speed = report["throughput"]
     assert speed["cells_timed"] == 10
     assert 0 < speed["wall_s"] <= elapsed
@@ -81,7 +85,7 @@ def test_batched_grid_reports_wall_throughput_not_cell_latency(store, backend):
 
 def test_label_likelihood_matches_the_engine(store, backend):
     experiment_id = grid(store, ["sentiment-cloze-en"])
-    compare.run(store, experiment_id, lambda path: backend)
+    experiments.run(store, experiment_id, lambda path: backend)
     run = store.experiment_runs(experiment_id)[0]
     words = [" great", " okay", " terrible"]
     expected = backend.continuation_logprobs(run["prompt"], words)
@@ -95,7 +99,7 @@ def test_label_likelihood_decisions_are_checked_against_the_noise_floor(store, b
     sentiment = store.get_dataset("sentiment-en").cases
     store.save_dataset(Dataset("mini", sentiment[20:30]))
     experiment_id = grid(store, ["sentiment-cloze-en"])
-    compare.run(store, experiment_id, lambda path: backend)
+    experiments.run(store, experiment_id, lambda path: backend)
     runs = store.experiment_runs(experiment_id)
     assert len(runs) == 10
     words = [" great", " okay", " terrible"]
@@ -111,9 +115,9 @@ def test_label_likelihood_decisions_are_checked_against_the_noise_floor(store, b
         other.close()
     flags = [run["within_noise"] for run in runs]
     assert 0 < sum(flags) < len(flags), flags  # en21-en30 hold close and clear decisions
-    exported = compare_report.run_rows(store, experiment_id)
+    exported = experiments.run_rows(store, experiment_id)
     assert [row["within_noise"] for row in exported] == [bool(f) for f in flags]
-    (summary,) = compare_report.summarize(store, experiment_id)["summary"]
+    (summary,) = experiments.summarize(store, experiment_id)["summary"]
     assert summary["within_noise"] == sum(flags)
     assert (summary["numerics"], summary["batching"]) == (["reference"], ["exact"])
 
@@ -123,15 +127,15 @@ def test_exported_rows_rescored_independently_give_the_reported_accuracy(store, 
         store,
         ["sentiment-instruction-en", "sentiment-0shot-en"],
         samples=2,
-        configs=(compare.Config(SamplingParams(temperature=0.9, seed=11), 4, ("\n",)),),
+        configs=(experiments.Config(SamplingParams(temperature=0.9, seed=11), 4, ("\n",)),),
     )
-    compare.run(store, experiment_id, lambda path: backend)
+    experiments.run(store, experiment_id, lambda path: backend)
     rows = [
         json.loads(line)
-        for line in compare_report.to_text(compare_report.run_rows(store, experiment_id), "jsonl").splitlines()
+        for line in experiments.to_text(experiments.run_rows(store, experiment_id), "jsonl").splitlines()
     ]
-    assert set(compare_report.RUN_KEYS) <= set(rows[0])
-    report = {r["template"]: r for r in compare_report.summarize(store, experiment_id)["summary"]}
+    assert set(experiments.RUN_KEYS) <= set(rows[0])
+    report = {r["template"]: r for r in experiments.summarize(store, experiment_id)["summary"]}
     for template in ("sentiment-instruction-en", "sentiment-0shot-en"):
         mine = [r for r in rows if r["template"] == template]
         rescored = []
@@ -142,7 +146,7 @@ def test_exported_rows_rescored_independently_give_the_reported_accuracy(store, 
     seeds = {(r["template"], r["case_id"], r["sample_index"]): r["seed"] for r in rows}
     first = rows[0]
     assert seeds[("sentiment-0shot-en", first["case_id"], first["sample_index"])] == first["seed"]  # same dice
-    csv_text = compare_report.to_text(compare_report.run_rows(store, experiment_id), "csv")
+    csv_text = experiments.to_text(experiments.run_rows(store, experiment_id), "csv")
     assert csv_text.splitlines()[0].startswith("experiment_id,template,template_version,case_id,vars")
 
 
@@ -151,7 +155,7 @@ def test_bad_grids_are_refused_before_running(store, tmp_path):
         grid(store, ["arithmetic-direct-en", "sentiment-cloze-en"])
     store.save_dataset(Dataset("empty", []))
     with pytest.raises(InputError, match="has no cases"):
-        compare.plan(store, compare.GridSpec(["sentiment-cloze-en"], "empty"))
+        experiments.plan(store, experiments.GridSpec(["sentiment-cloze-en"], "empty"))
     with pytest.raises(TemplateError, match="not a valid regular expression"):
         store.save_template(Template("bad-regex", "prompt", "{{ text }}", answer=AnswerRule("regex", "(unclosed")))
     folder = tmp_path / "lib"
@@ -165,11 +169,11 @@ def test_bad_grids_are_refused_before_running(store, tmp_path):
 
 
 def test_huge_grids_need_a_yes(store, monkeypatch):
-    monkeypatch.setattr(compare, "LARGE_GRID", 8)
-    with pytest.raises(compare.ConfirmationNeeded, match="10 cells; confirm"):
+    monkeypatch.setattr(grid_module, "LARGE_GRID", 8)
+    with pytest.raises(experiments.ConfirmationNeeded, match="10 cells; confirm"):
         grid(store, ["sentiment-cloze-en", "sentiment-instruction-en"])
-    spec = compare.GridSpec(["sentiment-cloze-en", "sentiment-instruction-en"], "mini", [GREEDY])
-    assert store.experiment(compare.plan(store, spec, confirm_large=True))["total_cells"] == 10
+    spec = experiments.GridSpec(["sentiment-cloze-en", "sentiment-instruction-en"], "mini", [GREEDY])
+    assert store.experiment(experiments.plan(store, spec, confirm_large=True))["total_cells"] == 10
 
 
 def test_a_case_over_the_context_is_an_error_run_and_the_grid_goes_on(store, backend):
@@ -183,19 +187,19 @@ def test_a_case_over_the_context_is_an_error_run_and_the_grid_goes_on(store, bac
         )
     )
     experiment_id = grid(store, ["sentiment-instruction-en"])
-    assert compare.run(store, experiment_id, lambda path: backend) == "done"
+    assert experiments.run(store, experiment_id, lambda path: backend) == "done"
     long_run, short_run = store.experiment_runs(experiment_id)
     assert "over the context" in long_run["error"] and long_run["score"] == 0.0
     assert short_run["error"] is None and short_run["output"]
-    assert compare_report.summarize(store, experiment_id)["summary"][0]["failures"] == 1
+    assert experiments.summarize(store, experiment_id)["summary"][0]["failures"] == 1
 
 
 def test_deleting_a_template_keeps_the_versions_runs_refer_to(store, backend):
     experiment_id = grid(store, ["sentiment-instruction-en"])
-    compare.run(store, experiment_id, lambda path: backend)
+    experiments.run(store, experiment_id, lambda path: backend)
     store.delete_template("sentiment-instruction-en")
     assert "sentiment-instruction-en" not in [t.name for t in store.list_templates()]
-    assert compare_report.run_rows(store, experiment_id)[0]["template_version"] == 1
+    assert experiments.run_rows(store, experiment_id)[0]["template_version"] == 1
     assert store.get_template("sentiment-instruction-en", 1).body
     with pytest.raises(InputError):
         store.delete_template("sentiment-instruction-en")
@@ -203,27 +207,27 @@ def test_deleting_a_template_keeps_the_versions_runs_refer_to(store, backend):
 
 def test_ratings_review_pairs_and_preference_export(store, backend):
     experiment_id = grid(store, ["sentiment-instruction-en", "sentiment-0shot-en"])
-    compare.run(store, experiment_id, lambda path: backend)
-    pairs = compare_report.review_pairs(store, experiment_id, random.Random(1))
+    experiments.run(store, experiment_id, lambda path: backend)
+    pairs = experiments.review_pairs(store, experiment_id, random.Random(1))
     assert pairs and all(a["case_id"] == b["case_id"] and a["id"] != b["id"] for a, b in pairs)
     assert len(pairs) > 1, "the two templates must disagree on more than one case"
     left, right = pairs[0]
-    compare_report.rate(store, experiment_id, left["id"], right["id"], "left", "tester")
-    assert len(compare_report.review_pairs(store, experiment_id, random.Random(1))) == len(pairs) - 1
-    compare_report.rate(store, experiment_id, pairs[1][0]["id"], pairs[1][1]["id"], "tie", "tester")
+    experiments.rate(store, experiment_id, left["id"], right["id"], "left", "tester")
+    assert len(experiments.review_pairs(store, experiment_id, random.Random(1))) == len(pairs) - 1
+    experiments.rate(store, experiment_id, pairs[1][0]["id"], pairs[1][1]["id"], "tie", "tester")
     assert len(store.ratings(experiment_id)) == 2  # the tie is stored, and makes no preference pair
-    (preference,) = compare_report.preference_rows(store, experiment_id)
+    (preference,) = experiments.preference_rows(store, experiment_id)
     assert preference["chosen"] == left["output"] and preference["rejected"] == right["output"]
     assert {"prompt", "chosen", "rejected", "rater", "case_id", "chosen_template"} <= set(preference)
-    rows = {r["template"]: r for r in compare_report.summarize(store, experiment_id)["summary"]}
+    rows = {r["template"]: r for r in experiments.summarize(store, experiment_id)["summary"]}
     assert rows[left["template"]]["human_wins"] == 1
     with pytest.raises(InputError, match="a rating is left, right, tie or skip"):
-        compare_report.rate(store, experiment_id, left["id"], right["id"], "maybe", "tester")
+        experiments.rate(store, experiment_id, left["id"], right["id"], "maybe", "tester")
     other_case = next(b for a, b in pairs if a["case_id"] != left["case_id"])
     with pytest.raises(InputError, match="answer different cases"):
-        compare_report.rate(store, experiment_id, left["id"], other_case["id"], "left", "tester")
+        experiments.rate(store, experiment_id, left["id"], other_case["id"], "left", "tester")
     with pytest.raises(InputError, match="rate two different runs"):
-        compare_report.rate(store, experiment_id, left["id"], left["id"], "left", "tester")
+        experiments.rate(store, experiment_id, left["id"], left["id"], "left", "tester")
 
 
 GRID_ARGS = ["--templates", "sentiment-instruction-en,sentiment-3shot-en", "--dataset", "sentiment-en", "-t", "0"]
@@ -349,9 +353,9 @@ def test_chain_of_thought_against_direct_runs_with_each_templates_own_settings(s
     at the first newline with no answer; with each template's settings they reason and answer."""
     store.save_dataset(Dataset("arith-mini", store.get_dataset("arithmetic-en").cases[:3]))
     templates = ["arithmetic-cot-trigger-en", "arithmetic-direct-en"]
-    spec = compare.grid_spec(templates, "arith-mini", SamplingParams(temperature=0.0, seed=1))
-    experiment_id = compare.plan(store, spec)
-    assert compare.run(store, experiment_id, lambda path: backend, parallel=3) == "done"
+    spec = experiments.grid_spec(templates, "arith-mini", SamplingParams(temperature=0.0, seed=1))
+    experiment_id = experiments.plan(store, spec)
+    assert experiments.run(store, experiment_id, lambda path: backend, parallel=3) == "done"
     runs = store.experiment_runs(experiment_id)
     cot = [r for r in runs if r["template"] == "arithmetic-cot-trigger-en"]
     direct = [r for r in runs if r["template"] == "arithmetic-direct-en"]

@@ -192,7 +192,7 @@ def test_repeat_penalty_reports_raw_alternatives_and_samples_from_the_penalised(
 
 def test_generation_stops_with_length_when_the_context_is_full():
     from workbench import models
-    from workbench.engine.llama import LlamaBackend, LoadOptions
+    from workbench.engine.llama.backend import LlamaBackend, LoadOptions
 
     small = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=256))
     try:

@@ -14,7 +14,7 @@ import pytest
 
 from workbench import models
 from workbench.engine.base import GenerationRequest, SamplingParams
-from workbench.engine.llama import LlamaBackend, LoadOptions
+from workbench.engine.llama.backend import LlamaBackend, LoadOptions
 from workbench.engine.numerics import GGML_TYPE_F16, GGML_TYPE_F32, log_softmax
 
 TOLERANCE = 1e-4  # nats; the two sides differ only in how the float64 normaliser is summed
@@ -144,7 +144,7 @@ def test_reference_reuses_a_prefix_at_any_token_boundary_bit_identically(backend
 
 @pytest.mark.parametrize("numerics", ["reference", "fast"])
 def test_exact_batching_is_bit_identical_in_both_configurations(numerics):
-    from workbench.engine.batched import generate_many
+    from workbench.engine.llama.batched import generate_many
 
     engine = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=512, n_parallel=4, numerics=numerics))
     try:
@@ -164,7 +164,7 @@ def test_fast_batching_stays_within_the_noise_floor():
     """All 8 rows in one decode, unified KV, repacked weights: not bit-identical, but each step's
     top-10 log-probabilities stay as close to the alone-run as llama.cpp's configurations are to each
     other (docs/BENCHMARKS.md: 99th percentile 0.46-0.57 nats, mean 0.09)."""
-    from workbench.engine.batched import generate_many
+    from workbench.engine.llama.batched import generate_many
 
     engine = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=512, n_parallel=8, batching="fast"))
     prompts = ["Once upon a time", "The tallest mountain in Taiwan is", "def add(a, b):", "台湾最高的山是"] * 2

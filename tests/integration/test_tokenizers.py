@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-from workbench import tiktoken_files, tokenizers
 from workbench.errors import InputError
+from workbench.text import tiktoken_files, tokenizers
 
 CORPUS = {
     "chinese": "台湾最高的山是哪座?人工智慧真神奇!",

@@ -6,9 +6,10 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 
-from workbench import compare, compare_report
+from workbench import experiments
+from workbench.experiments import grid as grid_module
 from workbench.ui.app import MainWindow
-from workbench.ui.compare_widgets import CellInspector
+from workbench.ui.tabs.compare_widgets import CellInspector
 
 
 @pytest.fixture
@@ -44,11 +45,11 @@ def test_build_run_inspect_and_review(qtbot, window):
     assert "90/90 cells, done" in tab.title.text()
     assert tab.table.rowCount() == 30 and tab.table.columnCount() == 3
     assert tab.progress_bar.value() == 90
-    report = {row["template"]: row for row in compare_report.summarize(tab.store, tab.experiment_id)["summary"]}
+    report = {row["template"]: row for row in experiments.summarize(tab.store, tab.experiment_id)["summary"]}
     for c in range(3):  # the marks in the table are the figures under it (GUI == core)
         template = tab.table.horizontalHeaderItem(c).text()
         marks = [tab.table.item(r, c).text()[0] for r in range(30)]
-        verdicts = [compare_report.cell_verdict(tab.cells[(r, c)]).correct for r in range(30)]
+        verdicts = [experiments.cell_verdict(tab.cells[(r, c)]).correct for r in range(30)]
         assert marks == [{True: "✓", False: "✗", None: "–"}[v] for v in verdicts]
         assert marks.count("✓") / 30 == pytest.approx(report[template]["accuracy"])
     assert len(tab.chart.rows) == 3 and "McNemar over 30 cases" in tab.pairwise.text()
@@ -111,7 +112,7 @@ def test_bad_grids_and_experiment_management(qtbot, window, tmp_path, monkeypatc
     tab.run_button.click()
     assert "needs question" in window.errors[-1] and tab.experiment_id is None
     tab.add_template("sentiment-0shot-en")
-    monkeypatch.setattr(compare, "LARGE_GRID", 10)
+    monkeypatch.setattr(grid_module, "LARGE_GRID", 10)
     asked: list[str] = []
     monkeypatch.setattr(tab, "ask_large", lambda text: asked.append(text) or False)
     tab.template_list.item(0).setCheckState(Qt.Unchecked)
@@ -121,7 +122,7 @@ def test_bad_grids_and_experiment_management(qtbot, window, tmp_path, monkeypatc
             item.setCheckState(Qt.Unchecked)
     tab.run_button.click()
     assert asked and "30 cells" in asked[0] and tab.store.list_experiments() == []
-    monkeypatch.setattr(compare, "LARGE_GRID", 10_000)
+    monkeypatch.setattr(grid_module, "LARGE_GRID", 10_000)
     tab.max_tokens.setValue(1)
     tab.run_button.click()
     qtbot.waitUntil(lambda: tab.experiment_id is not None and not tab.running, timeout=120_000)
@@ -144,11 +145,11 @@ def test_the_tab_runs_each_template_with_its_own_settings_unless_overridden(qtbo
     assert tab.max_tokens.value() == 0 and tab.stop_edit.text() == "" and tab.temperatures.text() == ""
 
     def planned() -> dict[str, set]:
-        experiment_id = compare.plan(tab.store, tab.spec())
+        experiment_id = experiments.plan(tab.store, tab.spec())
         spec = tab.store.experiment(experiment_id)["spec"]
         found: dict[str, set] = {}
         for cell in tab.store.pending_cells(experiment_id):
-            config = compare.cell_config(spec, cell)
+            config = experiments.cell_config(spec, cell)
             found.setdefault(cell["template"], set()).add((config.max_tokens, config.stop))
         return found
 

@@ -8,9 +8,10 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from workbench import library_files, models
+from workbench import models
+from workbench.library import files as library_files
 from workbench.store import Store
-from workbench.ui.templates_tab import TemplatesTab
+from workbench.ui.tabs.templates import TemplatesTab
 
 
 @pytest.fixture

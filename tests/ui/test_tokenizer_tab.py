@@ -7,9 +7,9 @@ from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QMouseEvent, QTextCursor
 from PySide6.QtWidgets import QApplication
 
-from workbench import tokenizers
+from workbench.text import tokenizers
 from workbench.ui.probe import StallProbe
-from workbench.ui.tokenizer_tab import MAX_COLUMNS, TokenizerTab
+from workbench.ui.tabs.tokenizer import MAX_COLUMNS, TokenizerTab
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench import display, tokenizers
 from workbench.errors import InputError
+from workbench.text import display, tokenizers
 
 
 def make(text: str, pieces: list[bytes], ids: list[int] | None = None) -> tokenizers.Tokenization:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from workbench import compare, library_files
+from workbench import experiments
 from workbench.engine.base import SamplingParams
 from workbench.errors import InputError, TemplateError
+from workbench.library import files as library_files
+from workbench.library.templates import GenerationSettings, Template
 from workbench.store import Store
-from workbench.templates import GenerationSettings, Template
 
 COT = GenerationSettings(max_tokens=200, stop=("\nQ:",), temperature=0.3)
 
@@ -67,22 +68,22 @@ def test_settings_round_trip_through_yaml_files(tmp_path):
 
 def test_a_grid_uses_each_templates_settings_unless_it_overrides_them():
     params = SamplingParams(temperature=0.0, seed=1)
-    own = compare.grid_spec(["a"], "d", params).configs[0]
+    own = experiments.grid_spec(["a"], "d", params).configs[0]
     resolved = own.for_template(COT)
     assert (resolved.max_tokens, resolved.stop, resolved.params.temperature) == (200, ("\nQ:",), 0.3)
     fallback = own.for_template(GenerationSettings())
     assert (fallback.max_tokens, fallback.stop, fallback.params.temperature) == (
-        compare.FALLBACK_MAX_TOKENS,
-        compare.FALLBACK_STOP,
+        experiments.FALLBACK_MAX_TOKENS,
+        experiments.FALLBACK_STOP,
         0.0,
     )
-    forced = compare.grid_spec(["a"], "d", params, temperatures="0.7, 1", max_tokens=16, stop=())
+    forced = experiments.grid_spec(["a"], "d", params, temperatures="0.7, 1", max_tokens=16, stop=())
     assert [c.for_template(COT).params.temperature for c in forced.configs] == [0.7, 1.0]
     assert {(c.for_template(COT).max_tokens, c.for_template(COT).stop) for c in forced.configs} == {(16, ())}
     with pytest.raises(InputError, match="max tokens must be >= 1"):
-        compare.grid_spec(["a"], "d", params, max_tokens=0)
+        experiments.grid_spec(["a"], "d", params, max_tokens=0)
     with pytest.raises(InputError, match="temperatures: write numbers"):
-        compare.grid_spec(["a"], "d", params, temperatures="hot")
+        experiments.grid_spec(["a"], "d", params, temperatures="hot")
 
 
 def test_every_starter_template_recommends_settings_and_chain_of_thought_gets_room():

@@ -9,12 +9,13 @@ import stat
 
 import pytest
 
-from workbench import config, library_files
-from workbench.datasets import Case, Dataset, read_dataset, write_dataset
+from workbench import config
 from workbench.errors import InputError, StoreError
+from workbench.library import files as library_files
+from workbench.library.datasets import Case, Dataset, read_dataset, write_dataset
+from workbench.library.templates import AnswerRule, Template
 from workbench.store import MIGRATIONS, Store
 from workbench.store.schema import _migration_1
-from workbench.templates import AnswerRule, Template
 
 PROMPTS = config.REPO_ROOT / "prompts"
 
@@ -58,7 +59,7 @@ def test_full_text_search_filters_and_tags(store):
 
 
 def test_starter_library_loads_and_every_template_renders_with_its_dataset(store):
-    from workbench.templates import render
+    from workbench.library.templates import render
 
     report = library_files.ensure_starter_library(store)
     assert report is not None and not report.problems

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from workbench.engine.prompt_plan import MIN_EXACT_ROWS, plan_prompt, split_rows
+from workbench.engine.llama.prompt_plan import MIN_EXACT_ROWS, plan_prompt, split_rows
 
 
 def rows(pieces):

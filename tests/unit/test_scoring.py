@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.datasets import Case
 from workbench.errors import TemplateError
-from workbench.scoring import agreement, final_number, first_choice, majority, rule_for, score_output
-from workbench.stats import mcnemar_exact, paired_test, wilson, win_rate
-from workbench.templates import AnswerRule
+from workbench.experiments.scoring import agreement, final_number, first_choice, majority, rule_for, score_output
+from workbench.experiments.stats import mcnemar_exact, paired_test, wilson, win_rate
+from workbench.library.datasets import Case
+from workbench.library.templates import AnswerRule
 
 LABELS = ("positive", "neutral", "negative")
 SENTIMENT = Case("1", {"text": "x"}, "positive", LABELS)
@@ -98,7 +98,7 @@ def _sample(answer, score, expected="positive", error=None):
 
 
 def test_cell_verdict_uses_the_majority_rule_of_the_accuracy():
-    from workbench.compare_report import cell_verdict
+    from workbench.experiments.report import cell_verdict
 
     # one right answer and two without an answer: the mean score is 1/3, but "no answer" does not vote,
     # so the majority answer is right, as the accuracy and the paired tests count it
@@ -110,7 +110,7 @@ def test_cell_verdict_uses_the_majority_rule_of_the_accuracy():
 
 
 def test_row_filters():
-    from workbench.compare_report import case_row_shown
+    from workbench.experiments.report import case_row_shown
 
     right, wrong = [_sample("positive", 1.0)], [_sample("negative", 0.0)]
     assert not case_row_shown([right, right], only_failures=True, only_disagreements=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.errors import TemplateError
-from workbench.templates import AnswerRule, Template, model_chat_format, render, split_chat
+from workbench.library.templates import AnswerRule, Template, model_chat_format, render, split_chat
 
 EXAMPLES = ({"text": "great film", "label": "positive"}, {"text": "it is blue", "label": "neutral"})
 

@@ -6,10 +6,10 @@ import json
 import sqlite3
 from typing import Any
 
-from workbench.datasets import Case, Dataset
 from workbench.errors import InputError
+from workbench.library.datasets import Case, Dataset
+from workbench.library.templates import AnswerRule, GenerationSettings, Template
 from workbench.store.base import StoreBase, now
-from workbench.templates import AnswerRule, GenerationSettings, Template
 
 
 def _json(value: Any) -> str:

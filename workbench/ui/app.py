@@ -11,10 +11,10 @@ from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QLabel, QMai
 from workbench import models
 from workbench.engine.numerics import BATCHING, NUMERICS
 from workbench.errors import WorkbenchError
-from workbench.ui.compare_tab import CompareTab
-from workbench.ui.playground import Playground
-from workbench.ui.templates_tab import TemplatesTab
-from workbench.ui.tokenizer_tab import TokenizerTab
+from workbench.ui.tabs.compare import CompareTab
+from workbench.ui.tabs.playground import Playground
+from workbench.ui.tabs.templates import TemplatesTab
+from workbench.ui.tabs.tokenizer import TokenizerTab
 from workbench.ui.workers import EngineThread
 
 
@@ -57,7 +57,8 @@ class MainWindow(QMainWindow):
 
     def _open_store(self):
         """The database, with the starter library on first start; None (and a message) when it cannot open."""
-        from workbench import config, library_files
+        from workbench import config
+        from workbench.library import files as library_files
         from workbench.store import Store
 
         try:
@@ -105,7 +106,7 @@ class MainWindow(QMainWindow):
         return picker
 
     def load_options(self):
-        from workbench.engine.llama import LoadOptions
+        from workbench.engine.llama.backend import LoadOptions
 
         return LoadOptions(numerics=self.numerics_picker.currentData(), batching=self.batching_picker.currentData())
 

@@ -12,8 +12,8 @@ from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QTextCharFormat, QTextCursor, QTextOption
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
 
-from workbench.display import KIND_PARTIAL, KIND_SPECIAL, ColumnLayout
-from workbench.tokenizers import Tokenization
+from workbench.text.display import KIND_PARTIAL, KIND_SPECIAL, ColumnLayout
+from workbench.text.tokenizers import Tokenization
 
 CHIP_COLOURS = ("#cfe3ff", "#ffe2b8", "#d4f2cc", "#f4d3f2", "#fff1a8")
 SPECIAL_COLOUR = "#b9a7ff"

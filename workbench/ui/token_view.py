@@ -14,8 +14,8 @@ from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QTextEdit, QVBoxLayout, QWidget
 
-from workbench.display import visible_text
 from workbench.engine.base import TokenStep, TopToken
+from workbench.text.display import visible_text
 
 TOKEN_INDEX = QTextCharFormat.UserProperty + 1
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from workbench import display, tokenizers
 from workbench.errors import WorkbenchError
+from workbench.text import display, tokenizers
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class EngineWorker(QObject):
 
     @Slot(str, object)
     def load(self, name_or_path: str, options) -> None:
-        from workbench.engine.llama import LlamaBackend
+        from workbench.engine.llama.backend import LlamaBackend
 
         try:
             info = models.resolve(name_or_path or None)
@@ -89,7 +89,7 @@ class EngineWorker(QObject):
 
     def _many(self, requests: list[GenerationRequest]) -> None:
         """Samples decoded together (equal to one after another); tokens stream per sample, batched."""
-        from workbench.engine.batched import BatchCancel, generate_many
+        from workbench.engine.llama.batched import BatchCancel, generate_many
 
         pending: dict[int, list[TokenStep]] = {i: [] for i in range(len(requests))}
         last_flush = [time.monotonic()]

@@ -16,9 +16,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from workbench import models, tiktoken_files
-from workbench.engine.vocab import Vocabulary
+from workbench import models
+from workbench.engine.llama.vocab import Vocabulary
 from workbench.errors import InputError, ModelLoadError
+from workbench.text import tiktoken_files
 
 MAX_TEXT_BYTES = 10 * 1024 * 1024
 MODEL_ALIAS = "model"
@@ -63,7 +64,7 @@ class ModelTokenizer:
     def __init__(self, info: models.ModelInfo, name: str | None = None) -> None:
         import llama_cpp
 
-        from workbench.engine.llama import quiet_llama_log
+        from workbench.engine.llama.backend import quiet_llama_log
 
         self.llama_cpp = llama_cpp
         log = quiet_llama_log()

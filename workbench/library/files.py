@@ -14,10 +14,11 @@ from typing import Any
 
 import yaml
 
-from workbench import config, datasets
+from workbench import config
 from workbench.errors import InputError, TemplateError, WorkbenchError
+from workbench.library import datasets
+from workbench.library.templates import AnswerRule, GenerationSettings, Template
 from workbench.store.base import now
-from workbench.templates import AnswerRule, GenerationSettings, Template
 
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".toml")
 DATASET_SUFFIXES = (".jsonl", ".csv")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.tokenizers import Tokenization
+from workbench.text.tokenizers import Tokenization
 
 NBSP = "\u00a0"
 ZWSP = "\u200b"  # a line may break here: between chips, never inside one

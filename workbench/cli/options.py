@@ -1,6 +1,6 @@
 """What every CLI command module shares: the one-line-error parser, the model / sampling / prompt
 options, reading a prompt, printing a result, and loading a model or the store from the options.
-Command modules import this, never `workbench.cli` (which imports them)."""
+Command modules import this, never `workbench.cli.main` (which imports them)."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def sampling_params(args: argparse.Namespace, temperature: float | None = None) 
 
 
 def load_options(args: argparse.Namespace):
-    from workbench.engine.llama import LoadOptions
+    from workbench.engine.llama.backend import LoadOptions
 
     parallel = getattr(args, "parallel", 1)
     if parallel < 1:
@@ -115,7 +115,7 @@ def load_options(args: argparse.Namespace):
 
 
 def load_backend(args: argparse.Namespace):  # -> LlamaBackend (import kept lazy: llama.cpp is slow to import)
-    from workbench.engine.llama import LlamaBackend
+    from workbench.engine.llama.backend import LlamaBackend
 
     options = load_options(args)
     return LlamaBackend(models.resolve(args.model), options)

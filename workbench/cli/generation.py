@@ -1,34 +1,16 @@
-"""What each CLI subcommand does: call the core, then format (text or JSON)."""
+"""`workbench gui`, `models`, `generate`, `next` and `runs`: call the core, then format (text or JSON)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from workbench import cli_common, commands_compare, commands_library, commands_tokenize, models
-from workbench.cli_common import load_backend, open_store, sampling_params
+from workbench import models
+from workbench.cli import options as opts
+from workbench.cli.options import load_backend, open_store, sampling_params
 from workbench.engine.base import GenerationRequest, SamplingParams, sample_requests
 from workbench.errors import InvalidParameterError, WorkbenchError
 from workbench.stops import parse_stop
-
-
-def run(args: argparse.Namespace) -> int:
-    handler = {
-        "gui": cmd_gui,
-        "models": cmd_models,
-        "generate": cmd_generate,
-        "next": cmd_next,
-        "runs": cmd_runs,
-        "tokenizers": commands_tokenize.cmd_tokenizers,
-        "tokenize": commands_tokenize.cmd_tokenize,
-        "templates": commands_library.cmd_templates,
-        "datasets": commands_library.cmd_datasets,
-        "compare": commands_compare.cmd_compare,
-        "experiments": commands_compare.cmd_experiments,
-        "export": commands_compare.cmd_export,
-        "rate": commands_compare.cmd_rate,
-    }[args.command]
-    return handler(args)
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -45,7 +27,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         f"{'chat template' if m.has_chat_template else 'no chat template'}  [{m.source}] {m.path}"
         for m in found
     ]
-    cli_common.emit(args, [m.to_dict() for m in found], "\n".join(lines))
+    opts.emit(args, [m.to_dict() for m in found], "\n".join(lines))
     return 0
 
 
@@ -61,7 +43,7 @@ def _request(args: argparse.Namespace, prompt: str, params: SamplingParams) -> G
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    prompt = cli_common.read_prompt(args)
+    prompt = opts.read_prompt(args)
     params = sampling_params(args)
     if args.samples < 1:
         raise InvalidParameterError(f"samples must be >= 1 (got {args.samples})")
@@ -69,7 +51,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     backend = load_backend(args)
     requests = sample_requests(request, args.samples)
     if args.parallel > 1 and len(requests) > 1:
-        from workbench.engine.batched import generate_many
+        from workbench.engine.llama.batched import generate_many
 
         samples = generate_many(backend, requests, width=args.parallel)
         for sample in samples:
@@ -106,12 +88,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
         + f"\n[{s.finish_reason}, {s.timings.generated_tokens} tokens, {s.timings.tokens_per_s:.1f} tok/s]"
         for i, s in enumerate(samples)
     )
-    cli_common.emit(args, document, text)
+    opts.emit(args, document, text)
     return 0
 
 
 def cmd_next(args: argparse.Namespace) -> int:
-    prompt = cli_common.read_prompt(args)
+    prompt = opts.read_prompt(args)
     params = sampling_params(args)
     backend = load_backend(args)
     result = backend.next_token(prompt, params, top=args.top, add_bos=not args.no_bos)
@@ -138,7 +120,7 @@ def cmd_next(args: argparse.Namespace) -> int:
             other.close()
         document["numeric_check"] = check.to_dict()
         rows.append("numeric check: " + check.summary())
-    cli_common.emit(args, document, "\n".join(rows))
+    opts.emit(args, document, "\n".join(rows))
     return 0
 
 
@@ -148,11 +130,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         run = store.get_run(args.id)
         lines = [f"run {run['id']} {run['created_at']} {run['model']}", run["prompt"]]
         lines += [f"--- sample {s['idx'] + 1}: {s['finish_reason']}\n{s['text']}" for s in run["samples"]]
-        cli_common.emit(args, run, "\n".join(lines))
+        opts.emit(args, run, "\n".join(lines))
         return 0
     runs = store.list_runs(args.limit)
     lines = [
         f"{r.id:>5} {r.created_at} {r.kind:<9} {r.model:<24} {r.samples} sample(s)  {r.prompt[:40]!r}" for r in runs
     ]
-    cli_common.emit(args, [r.to_dict() for r in runs], "\n".join(lines) or "no runs saved yet")
+    opts.emit(args, [r.to_dict() for r in runs], "\n".join(lines) or "no runs saved yet")
     return 0

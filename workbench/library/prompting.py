@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench import models, tokenizers
+from workbench import models
 from workbench.errors import TemplateError
 from workbench.gguf_meta import read_header
-from workbench.templates import ChatFormat, Template, model_chat_format, render
+from workbench.library.templates import ChatFormat, Template, model_chat_format, render
+from workbench.text import tokenizers
 
 
 @dataclass(frozen=True)

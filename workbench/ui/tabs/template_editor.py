@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.library.templates import GenerationSettings, body_diff
 from workbench.stops import format_stop_list
-from workbench.templates import GenerationSettings, body_diff
 
 
 def _format(colour: str, bold: bool = False, italic: bool = False) -> QTextCharFormat:

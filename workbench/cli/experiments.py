@@ -7,11 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from workbench import cli_common, compare, compare_report
-from workbench.datasets import read_dataset
+from workbench import experiments
+from workbench.cli import options as opts
 from workbench.engine.base import SamplingParams
 from workbench.errors import InputError
-from workbench.scoring import SCORER_NAMES
+from workbench.experiments.scoring import SCORER_NAMES
+from workbench.library.datasets import read_dataset
 from workbench.stops import parse_stop
 
 
@@ -35,16 +36,16 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "--temperatures", metavar="LIST", help="one configuration per temperature, e.g. 0,0.7,1.0 (overrides templates)"
     )
     run.add_argument("--name", default="", help="experiment name")
-    run.add_argument("--yes", action="store_true", help=f"run grids over {compare.LARGE_GRID:,} cells")
+    run.add_argument("--yes", action="store_true", help=f"run grids over {experiments.LARGE_GRID:,} cells")
     run.add_argument("--parallel", type=int, default=4, help="cells decoded together (1: one at a time; equal results)")
-    cli_common.add_model_options(run)
+    opts.add_model_options(run)
     run.add_argument("--models", help="comma-separated models (names or .gguf paths) for a multi-model grid")
-    cli_common.add_sampling_options(run, SamplingParams())
+    opts.add_sampling_options(run, SamplingParams())
     run.set_defaults(temperature=None)  # each template's own, else greedy
     run.add_argument("--json", action="store_true")
 
-    experiments = commands.add_parser("experiments", help="comparison experiments: list, show, rename, delete")
-    actions = experiments.add_subparsers(dest="action", required=True, parser_class=type(experiments))
+    listing = commands.add_parser("experiments", help="comparison experiments: list, show, rename, delete")
+    actions = listing.add_subparsers(dest="action", required=True, parser_class=type(listing))
     actions.add_parser("list", help="newest first")
     for name in ("show", "delete"):
         action = actions.add_parser(name)
@@ -61,7 +62,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rate.add_argument("experiment", type=int)
     rate.add_argument("left", type=int, nargs="?", help="run id shown on the left")
     rate.add_argument("right", type=int, nargs="?", help="run id shown on the right")
-    rate.add_argument("choice", nargs="?", choices=compare_report.RATING_CHOICES)
+    rate.add_argument("choice", nargs="?", choices=experiments.RATING_CHOICES)
     rate.add_argument("--pairs", action="store_true", help="list the unrated pairs (same case, different outputs)")
     rate.add_argument("--seed", type=int, default=0, help="order of --pairs (random left/right, shuffled)")
     rate.add_argument("--rater", default=None, help="who judged (default: the user name)")
@@ -75,12 +76,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def _store():
-    from workbench.commands_library import library_store
+    from workbench.cli.library import library_store
 
     return library_store()
 
 
-def _spec(args: argparse.Namespace, store) -> compare.GridSpec:
+def _spec(args: argparse.Namespace, store) -> experiments.GridSpec:
 
     if not args.templates or not args.dataset:
         raise InputError("compare needs --templates and --dataset (or --resume ID)")
@@ -95,9 +96,9 @@ def _spec(args: argparse.Namespace, store) -> compare.GridSpec:
         raise InputError("--stop and --no-stop contradict each other")
     stop = () if args.no_stop else tuple(parse_stop(s) for s in args.stop) if args.stop else None
     temperature = args.temperature
-    params = cli_common.sampling_params(args, temperature=0.0 if temperature is None else temperature)
+    params = opts.sampling_params(args, temperature=0.0 if temperature is None else temperature)
     temperatures = args.temperatures or (None if temperature is None else str(temperature))
-    return compare.grid_spec(
+    return experiments.grid_spec(
         templates=args.templates.split(","),
         dataset=dataset,
         params=params,
@@ -113,7 +114,7 @@ def _spec(args: argparse.Namespace, store) -> compare.GridSpec:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.engine.llama import LlamaBackend
+    from workbench.engine.llama.backend import LlamaBackend
 
     store = _store()
     if args.resume is not None:
@@ -122,22 +123,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if experiment["done_cells"] == experiment["total_cells"]:
             print(f"workbench: experiment {experiment_id} is already complete", file=sys.stderr)
     else:
-        experiment_id = compare.plan(store, _spec(args, store), confirm_large=args.yes)
+        experiment_id = experiments.plan(store, _spec(args, store), confirm_large=args.yes)
         print(f"workbench: experiment {experiment_id} planned", file=sys.stderr)
-    options = cli_common.load_options(args)
+    options = opts.load_options(args)
     last = [0.0]
 
-    def progress(p: compare.Progress) -> None:
+    def progress(p: experiments.Progress) -> None:
         now = time.monotonic()
         if now - last[0] >= 0.5 or p.done == p.total:
             last[0] = now
             print(f"\r{p.line()}   ", end="" if p.done < p.total else "\n", file=sys.stderr, flush=True)
 
-    compare.run(
+    experiments.run(
         store, experiment_id, lambda path: LlamaBackend(path, options), on_progress=progress, parallel=args.parallel
     )
-    report = compare_report.summarize(store, experiment_id)
-    cli_common.emit(args, report, _summary_text(report))
+    report = experiments.summarize(store, experiment_id)
+    opts.emit(args, report, _summary_text(report))
     return 0
 
 
@@ -173,16 +174,16 @@ def cmd_experiments(args: argparse.Namespace) -> int:
             f"{e['id']:>4} {e['status']:<8} {e['done_cells']}/{e['total_cells']:<6} {e['created_at'][:19]} {e['name']}"
             for e in found
         ]
-        cli_common.emit(args, found, "\n".join(lines) or "no experiments yet")
+        opts.emit(args, found, "\n".join(lines) or "no experiments yet")
     elif args.action == "show":
-        report = compare_report.summarize(store, args.id)
-        cli_common.emit(args, report, _summary_text(report))
+        report = experiments.summarize(store, args.id)
+        opts.emit(args, report, _summary_text(report))
     elif args.action == "rename":
         store.set_experiment(args.id, name=args.new_name)
-        cli_common.emit(args, {"id": args.id, "name": args.new_name}, f"experiment {args.id} renamed")
+        opts.emit(args, {"id": args.id, "name": args.new_name}, f"experiment {args.id} renamed")
     else:
         store.delete_experiment(args.id)
-        cli_common.emit(args, {"id": args.id, "deleted": True}, f"experiment {args.id} deleted")
+        opts.emit(args, {"id": args.id, "deleted": True}, f"experiment {args.id} deleted")
     return 0
 
 
@@ -193,7 +194,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
     store = _store()
     store.experiment(args.experiment)
     if args.pairs:
-        pairs = compare_report.review_pairs(store, args.experiment, random.Random(args.seed))
+        pairs = experiments.review_pairs(store, args.experiment, random.Random(args.seed))
         document = [
             {
                 "case_id": a["case_id"],
@@ -205,12 +206,12 @@ def cmd_rate(args: argparse.Namespace) -> int:
             for a, b in pairs
         ]
         lines = [f"case {d['case_id']}: {d['left']} vs {d['right']}" for d in document]
-        cli_common.emit(args, document, "\n".join(lines) or "nothing left to rate")
+        opts.emit(args, document, "\n".join(lines) or "nothing left to rate")
         return 0
     if args.left is None or args.right is None or args.choice is None:
         raise InputError("give LEFT RIGHT CHOICE (run ids and left/right/tie/skip), or --pairs")
     rater = args.rater or getpass.getuser()
-    rating_id = compare_report.rate(store, args.experiment, args.left, args.right, args.choice, rater)
+    rating_id = experiments.rate(store, args.experiment, args.left, args.right, args.choice, rater)
     document = {
         "id": rating_id,
         "experiment_id": args.experiment,
@@ -219,7 +220,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
         "choice": args.choice,
         "rater": rater,
     }
-    cli_common.emit(args, document, f"rating {rating_id} saved: {args.choice}")
+    opts.emit(args, document, f"rating {rating_id} saved: {args.choice}")
     return 0
 
 
@@ -227,13 +228,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = _store()
     store.experiment(args.experiment)
     if args.what == "runs":
-        rows = compare_report.run_rows(store, args.experiment)
+        rows = experiments.run_rows(store, args.experiment)
     elif args.what == "preferences":
-        rows = compare_report.preference_rows(store, args.experiment)
+        rows = experiments.preference_rows(store, args.experiment)
     else:
-        report = compare_report.summarize(store, args.experiment)
+        report = experiments.summarize(store, args.experiment)
         rows = [{"experiment_id": args.experiment, **row} for row in report["summary"]]
-    text = compare_report.to_text(rows, args.format)
+    text = experiments.to_text(rows, args.format)
     if args.out is None:
         sys.stdout.write(text)
     else:

@@ -1,10 +1,6 @@
-"""Experiments: templates x cases x sampling configurations x models x samples.
-
-`plan` checks everything that can be checked before a token is generated (variables, scorers,
-size), then writes every cell to SQLite. `run` executes the cells still planned, committing
-each on its own, so Stop, a crash or kill -9 lose nothing and `run` again resumes. Cells are
-ordered model -> template -> case -> config -> sample: consecutive prompts share the template's
-prefix (reused from llama.cpp's KV cache) and the samples of a cell share the whole prompt.
+"""Running a planned grid: every cell still planned is generated (or its choices scored), scored and
+committed on its own, so Stop, a crash or kill -9 lose nothing and running again resumes. Consecutive
+generation cells of one model can be decoded together (batched; results equal to one at a time).
 """
 
 from __future__ import annotations
@@ -13,89 +9,17 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench import models
-from workbench.datasets import Case
-from workbench.engine.base import GenerationRequest, SamplingParams, sample_seed, seed_or_fresh
+from workbench.engine.base import GenerationRequest
 from workbench.engine.numerics import choice_spread, other_numerics, within_noise
-from workbench.errors import InputError, TemplateError, WorkbenchError
-from workbench.prompting import prompt_for_model, uses_special_tokens
-from workbench.scoring import compare, rule_for, score_output, verbalized
-from workbench.templates import AnswerRule, GenerationSettings, Template, render
-
-LARGE_GRID = 10_000  # more cells than this need an explicit yes
-
-
-class ConfirmationNeeded(InputError):
-    """The grid is large enough that a person should say yes first."""
-
-
-@dataclass(frozen=True)
-class Config:
-    """One sampling configuration of the grid. `max_tokens` / `stop` left None, and the temperature
-    when `template_temperature` is set, come from each template's own settings (GenerationSettings),
-    else from FALLBACK; a value given here overrides every template."""
-
-    params: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=0.0))
-    max_tokens: int | None = None
-    stop: tuple[str, ...] | None = None
-    template_temperature: bool = False
-
-    def for_template(self, settings: GenerationSettings) -> Config:
-        """The configuration a cell of this template runs with: every field explicit."""
-        params = self.params
-        if self.template_temperature and settings.temperature is not None:
-            params = params.with_temperature(settings.temperature)
-        max_tokens = _first(self.max_tokens, settings.max_tokens, FALLBACK_MAX_TOKENS)
-        stop = _first(self.stop, settings.stop, FALLBACK_STOP)
-        return Config(params, max_tokens, stop)
-
-    def label(self) -> str:
-        p = self.params
-        temperature = "T(template)" if self.template_temperature else f"T{p.temperature:g}"
-        max_tokens = "max(template)" if self.max_tokens is None else f"max{self.max_tokens}"
-        return f"{temperature} k{p.top_k} p{p.top_p:g} min-p{p.min_p:g} rep{p.repeat_penalty:g} {max_tokens}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "params": asdict(self.params),
-            "max_tokens": self.max_tokens,
-            "stop": None if self.stop is None else list(self.stop),
-            "template_temperature": self.template_temperature,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Config:
-        stop = data.get("stop")
-        return cls(
-            SamplingParams(**data["params"]),
-            data.get("max_tokens"),
-            None if stop is None else tuple(stop),
-            bool(data.get("template_temperature", False)),
-        )
-
-
-FALLBACK_MAX_TOKENS = 64  # a template that recommends nothing: a short answer on one line, greedy
-FALLBACK_STOP: tuple[str, ...] = ("\n",)
-
-
-def _first(*values):
-    return next(v for v in values if v is not None)
-
-
-@dataclass
-class GridSpec:
-    templates: list[str]  # names, or name@version
-    dataset: str
-    configs: list[Config] = field(default_factory=lambda: [Config()])
-    models: list[str | None] = field(default_factory=lambda: [None])
-    samples: int = 1
-    scorer: str | None = None  # overrides every template's rule
-    name: str = ""
-    top_logprobs: int = 5
+from workbench.errors import WorkbenchError
+from workbench.experiments.grid import Config, cell_config, template_key
+from workbench.experiments.scoring import compare, score_output, verbalized
+from workbench.library.datasets import Case
+from workbench.library.templates import AnswerRule
 
 
 @dataclass(frozen=True)
@@ -116,162 +40,6 @@ class Progress:
     def line(self) -> str:
         eta = f"{self.eta_s:.0f} s" if self.eta_s is not None else "?"
         return f"{self.done}/{self.total} cells, {self.rate:.2f} cells/s, ETA {eta}"
-
-
-def parse_floats(text: str, what: str) -> list[float]:
-    """'0, 0.7,1' -> [0.0, 0.7, 1.0]: one sampling configuration per value."""
-    try:
-        values = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
-    except ValueError:
-        raise InputError(f"{what}: write numbers separated by commas, got {text!r}") from None
-    if not values:
-        raise InputError(f"{what}: give at least one value")
-    return values
-
-
-def sweep(config: Config, temperatures: list[float]) -> list[Config]:
-    """The same configuration at several temperatures (the grid's settings axis), overriding the templates'."""
-    return [replace(config, params=config.params.with_temperature(t), template_temperature=False) for t in temperatures]
-
-
-def grid_spec(
-    templates: list[str],
-    dataset: str,
-    params: SamplingParams,
-    temperatures: str | None = None,
-    max_tokens: int | None = None,
-    stop: tuple[str, ...] | None = None,
-    models: list[str | None] | None = None,
-    samples: int = 1,
-    scorer: str | None = None,
-    name: str = "",
-    top_logprobs: int = 5,
-) -> GridSpec:
-    """The grid a person asked for, as the CLI and the Compare tab both build it. `temperatures`
-    ("0, 0.7"), `max_tokens` and `stop` left empty come from each template's settings; given, they
-    override every template. `params.temperature` is the fallback for templates that set none."""
-    config = Config(params.validate(), max_tokens, stop, template_temperature=True)
-    if max_tokens is not None and max_tokens < 1:
-        raise InputError(f"max tokens must be >= 1 (got {max_tokens})")
-    if stop is not None and any(s == "" for s in stop):
-        raise InputError("a stop string is empty")
-    configs = (
-        sweep(config, parse_floats(temperatures, "temperatures")) if temperatures and temperatures.strip() else [config]
-    )
-    return GridSpec(
-        templates=[t.strip() for t in templates if t.strip()],
-        dataset=dataset,
-        configs=configs,
-        models=models or [None],
-        samples=samples,
-        scorer=scorer or None,
-        name=name,
-        top_logprobs=top_logprobs,
-    )
-
-
-def _key(name: str, version: int) -> str:
-    return f"{name}@{version}"
-
-
-def cell_config(spec: dict[str, Any], cell: dict[str, Any]) -> Config:
-    """What a planned cell runs with: the grid's configuration resolved against its template's settings
-    (recorded in the experiment when it was planned, so a later template edit changes nothing)."""
-    config = Config.from_dict(spec["configs"][cell["config_index"]])
-    stored = (spec.get("template_settings") or {}).get(_key(cell["template"], cell["template_version"]))
-    return config.for_template(GenerationSettings.from_dict(stored))
-
-
-def _template(store, reference: str) -> Template:
-    name, sep, version = reference.partition("@")
-    if sep and not version.isdigit():
-        raise InputError(f"template reference {reference!r}: write NAME or NAME@VERSION")
-    return store.get_template(name, int(version) if sep else None)
-
-
-def check_grid(templates: list[Template], cases: list[Case], scorer: str | None) -> None:
-    """Refuse before running: variables a template needs that the dataset lacks, bad rules, bad bodies."""
-    problems = []
-    available = set().union(*(case.vars for case in cases))
-    for template in templates:
-        needed = set(template.variables or template.used_variables())
-        missing = sorted(needed - available)
-        if missing:
-            problems.append(f"template {template.name} needs {', '.join(missing)}, which the dataset does not have")
-            continue
-        for case in cases:
-            try:
-                render(template, case.vars)
-                rule = rule_for(template.answer, case, scorer)
-            except TemplateError as err:
-                problems.append(f"case {case.id}: {err}")
-                break
-            if rule.scorer == "label_likelihood" and not case.choices:
-                problems.append(
-                    f"template {template.name} scores by label likelihood but case {case.id} has no choices"
-                )
-                break
-    if problems:
-        raise InputError("the grid cannot run: " + "; ".join(problems))
-
-
-def plan(store, spec: GridSpec, confirm_large: bool = False) -> int:
-    if not spec.templates:
-        raise InputError("choose at least one template")
-    if spec.samples < 1 or not spec.configs or not spec.models:
-        raise InputError("a grid needs at least one sample, one configuration and one model")
-    templates = [_template(store, reference) for reference in spec.templates]
-    dataset = store.get_dataset(spec.dataset)
-    if not dataset.cases:
-        raise InputError(f"dataset {dataset.name} has no cases")
-    check_grid(templates, dataset.cases, spec.scorer)
-    infos = [models.resolve(m) for m in spec.models]
-    total = len(templates) * len(dataset.cases) * len(spec.configs) * len(infos) * spec.samples
-    if total > LARGE_GRID and not confirm_large:
-        raise ConfirmationNeeded(f"the grid has {total:,} cells; confirm to run it (CLI: --yes)")
-    for config in spec.configs:
-        config.params.validate()
-    base_seed = seed_or_fresh(spec.configs[0].params.seed)
-    cells = []
-    for model_index, info in enumerate(infos):
-        for template in templates:
-            version_id = store.template_version_id(template.name, template.version)
-            for position, case in enumerate(dataset.cases):
-                prompt = prompt_for_model(template, case.vars, info, count=False).text
-                rule = rule_for(template.answer, case, spec.scorer)
-                for config_index, config in enumerate(spec.configs):
-                    for sample in range(spec.samples):
-                        seed = config.params.seed if config.params.seed is not None else base_seed
-                        cells.append(
-                            {
-                                "template_version_id": version_id,
-                                "template": template.name,
-                                "template_version": template.version,
-                                "case_id": case.id,
-                                "config_index": config_index,
-                                "model_index": model_index,
-                                "sample_index": sample,
-                                "prompt": prompt,
-                                "vars": case.vars,
-                                "expected": case.expected,
-                                "choices": list(case.choices) if case.choices else None,
-                                "scorer": rule.to_dict(),
-                                "seed": sample_seed(seed, sample, position),
-                            }
-                        )
-    record = {
-        "templates": [{"name": t.name, "version": t.version} for t in templates],
-        "configs": [c.to_dict() for c in spec.configs],
-        "template_settings": {_key(t.name, t.version): t.settings.to_dict() for t in templates},
-        "special_tokens": [_key(t.name, t.version) for t in templates if uses_special_tokens(t)],
-        "models": [{"name": i.name, "path": i.path} for i in infos],
-        "samples": spec.samples,
-        "scorer": spec.scorer,
-        "base_seed": base_seed,
-        "top_logprobs": spec.top_logprobs,
-    }
-    name = spec.name or f"{dataset.name}: {', '.join(t.name for t in templates)}"
-    return store.create_experiment(name, dataset.name, record, cells)
 
 
 _sha_cache: dict[tuple[str, int, float], str] = {}
@@ -308,7 +76,7 @@ def run(
     pending = store.pending_cells(experiment_id)
     chat_keys = set(spec.get("special_tokens") or ())
     for cell in pending:  # chat-formatted prompts: control tokens parsed, as prompt_for_model counted them
-        cell["special"] = _key(cell["template"], cell["template_version"]) in chat_keys
+        cell["special"] = template_key(cell["template"], cell["template_version"]) in chat_keys
     total, done = experiment["total_cells"], experiment["done_cells"]
     store.set_experiment(experiment_id, status="running")
     started = time.perf_counter()
@@ -395,7 +163,7 @@ def _runs_of(cells: list[dict[str, Any]], parallel: int):
 def run_batch(backend, cells, configs, top_logprobs: int, parallel: int, commit, stop) -> None:
     """Generation cells (each with its resolved Config) decoded together; each committed as it
     finishes; Stop lets running ones end."""
-    from workbench.engine.batched import BatchCancel, generate_many
+    from workbench.engine.llama.batched import BatchCancel, generate_many
 
     requests, contexts = [], []
     for cell, config in zip(cells, configs, strict=True):

@@ -35,19 +35,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench import compare, compare_report
+from workbench import experiments
 from workbench.engine.base import SEED_RANGE, SamplingParams
 from workbench.engine.numerics import NOISE_MARK, noise_note
 from workbench.errors import WorkbenchError
-from workbench.scoring import SCORER_NAMES
+from workbench.experiments.scoring import SCORER_NAMES
 from workbench.stops import parse_stop_list
-from workbench.ui.compare_widgets import AccuracyChart, CellInspector, ReviewPanel
+from workbench.ui.tabs.compare_widgets import AccuracyChart, CellInspector, ReviewPanel
 
 GREEN, RED, GREY = QColor("#c8efc4"), QColor("#f6c6c6"), QColor("#e6e6e6")
 
 
 class CompareWorker(QObject):
-    progress = Signal(object)  # compare.Progress
+    progress = Signal(object)  # experiments.Progress
     cellDone = Signal()
     finished = Signal(int, str)  # experiment id, status
     failed = Signal(str)
@@ -61,7 +61,7 @@ class CompareWorker(QObject):
     def run(self, experiment_id: int, backend) -> None:
         self.stop_flag.clear()
         try:
-            status = compare.run(
+            status = experiments.run(
                 self.store,
                 experiment_id,
                 lambda path: backend,
@@ -127,7 +127,7 @@ class CompareTab(QWidget):
         self.repeat_penalty = QDoubleSpinBox(minimum=0.5, maximum=3.0, singleStep=0.05, value=1.0)
         self.seed = QSpinBox(minimum=0, maximum=SEED_RANGE - 1, value=1)
         self.max_tokens = QSpinBox(minimum=0, maximum=32768, value=0)
-        self.max_tokens.setSpecialValueText(f"each template's (else {compare.FALLBACK_MAX_TOKENS})")
+        self.max_tokens.setSpecialValueText(f"each template's (else {experiments.FALLBACK_MAX_TOKENS})")
         self.max_tokens.setToolTip("0: each template's recommended max tokens; a number overrides every template")
         self.stop_edit = QLineEdit("")
         self.stop_edit.setPlaceholderText("each template's (else \\n)")
@@ -256,7 +256,7 @@ class CompareTab(QWidget):
         self.backend = backend
 
     # -- running ---------------------------------------------------------------------------
-    def spec(self) -> compare.GridSpec:
+    def spec(self) -> experiments.GridSpec:
         params = SamplingParams(
             temperature=0.0,  # for templates that recommend none, when no temperatures are typed
             top_k=self.top_k.value(),
@@ -266,7 +266,7 @@ class CompareTab(QWidget):
             seed=self.seed.value(),
         )
         stop = () if self.no_stop.isChecked() else parse_stop_list(self.stop_edit.text()) or None
-        return compare.grid_spec(
+        return experiments.grid_spec(
             templates=self.selected_templates(),
             dataset=self.dataset.currentText(),
             params=params,
@@ -283,8 +283,8 @@ class CompareTab(QWidget):
             self.message.emit("the model is still loading")
             return
         try:
-            experiment_id = compare.plan(self.store, self.spec(), confirm_large=bool(confirm_large))
-        except compare.ConfirmationNeeded as err:
+            experiment_id = experiments.plan(self.store, self.spec(), confirm_large=bool(confirm_large))
+        except experiments.ConfirmationNeeded as err:
             if self.ask_large(str(err)):
                 self.start_new(confirm_large=True)
             return
@@ -314,7 +314,7 @@ class CompareTab(QWidget):
         self.worker.stop_flag.set()
         self.progress_label.setText("stopping after the current cell…")
 
-    def _progress(self, progress: compare.Progress) -> None:
+    def _progress(self, progress: experiments.Progress) -> None:
         self.progress_bar.setMaximum(progress.total)
         self.progress_bar.setValue(progress.done)
         self.progress_label.setText(progress.line())
@@ -404,11 +404,11 @@ class CompareTab(QWidget):
 
     def export_to(self, path: Path, what: str) -> None:
         rows = {
-            "runs": compare_report.run_rows,
-            "preferences": compare_report.preference_rows,
-            "summary": lambda store, eid: compare_report.summarize(store, eid)["summary"],
+            "runs": experiments.run_rows,
+            "preferences": experiments.preference_rows,
+            "summary": lambda store, eid: experiments.summarize(store, eid)["summary"],
         }[what](self.store, self.experiment_id)
-        text = compare_report.to_text(rows, "csv" if path.suffix == ".csv" else "jsonl")
+        text = experiments.to_text(rows, "csv" if path.suffix == ".csv" else "jsonl")
         try:
             partial = path.with_name(path.name + ".part")
             partial.write_text(text, encoding="utf-8")
@@ -421,7 +421,7 @@ class CompareTab(QWidget):
         if self.experiment_id is None:
             return
         try:
-            report = compare_report.summarize(self.store, self.experiment_id)
+            report = experiments.summarize(self.store, self.experiment_id)
             spec = self.store.experiment(self.experiment_id)["spec"]
             runs = self.store.experiment_runs(self.experiment_id, with_tokens=False)
         except WorkbenchError as err:
@@ -442,7 +442,7 @@ class CompareTab(QWidget):
         for run in runs:
             if run["case_id"] not in cases:
                 cases.append(run["case_id"])
-            grouped.setdefault((run["case_id"], compare_report.group_label(run, spec)), []).append(run)
+            grouped.setdefault((run["case_id"], experiments.group_label(run, spec)), []).append(run)
         rows = [c for c in cases if self._row_visible([grouped.get((c, col), []) for col in columns])]
         self.table.setColumnCount(len(columns))
         self.table.setHorizontalHeaderLabels(columns)
@@ -459,7 +459,7 @@ class CompareTab(QWidget):
         self.pairwise.setText(pairwise_text(report["pairwise"]))
 
     def _row_visible(self, cells: list[list[dict]]) -> bool:
-        return compare_report.case_row_shown(cells, self.only_failures.isChecked(), self.only_disagreements.isChecked())
+        return experiments.case_row_shown(cells, self.only_failures.isChecked(), self.only_disagreements.isChecked())
 
     def inspect(self, row: int, column: int) -> CellInspector | None:
         samples = self.cells.get((row, column))
@@ -475,7 +475,7 @@ class CompareTab(QWidget):
             self.review.show_done()
             return
         if not self.pairs:
-            self.pairs = compare_report.review_pairs(self.store, self.experiment_id, self.rng)
+            self.pairs = experiments.review_pairs(self.store, self.experiment_id, self.rng)
         if not self.pairs:
             self.review.show_done()
             return
@@ -487,7 +487,7 @@ class CompareTab(QWidget):
             return
         left, right = self.pairs.pop(0)
         rater = str(self.settings.value("compare/rater", getpass.getuser())) if self.settings else getpass.getuser()
-        compare_report.rate(self.store, self.experiment_id, left["id"], right["id"], choice, rater)
+        experiments.rate(self.store, self.experiment_id, left["id"], right["id"], choice, rater)
         self.review.reveal(left, right)
         QTimer.singleShot(600, self.next_pair)
         self.refresh_timer.start()
@@ -504,7 +504,7 @@ def cell_item(samples: list[dict]) -> QTableWidgetItem:
         item = QTableWidgetItem("…")
         item.setBackground(GREY)
         return item
-    verdict = compare_report.cell_verdict(samples)
+    verdict = experiments.cell_verdict(samples)
     correct = verdict.correct
     mark = {True: "✓", False: "✗", None: "–"}[correct]
     text = f"{mark} {verdict.answer if verdict.answer is not None else '(no answer)'}"

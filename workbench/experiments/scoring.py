@@ -14,9 +14,9 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from workbench.datasets import Case
 from workbench.errors import TemplateError
-from workbench.templates import AnswerRule
+from workbench.library.datasets import Case
+from workbench.library.templates import AnswerRule
 
 SCORER_NAMES = ("exact", "contains", "regex", "choice", "number", "label_likelihood")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")

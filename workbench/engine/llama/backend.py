@@ -29,11 +29,11 @@ from workbench.engine.base import (
     Timings,
     seed_or_fresh,
 )
-from workbench.engine.decode_loop import Run, Utf8Text
+from workbench.engine.llama.decode_loop import Run, Utf8Text
+from workbench.engine.llama.prompt_plan import PromptPlan, common_prefix, plan_prompt
+from workbench.engine.llama.vocab import Vocabulary
 from workbench.engine.numerics import BATCHING, DEFAULT_BATCHING, DEFAULT_NUMERICS, check_batching, numeric_mode
-from workbench.engine.prompt_plan import PromptPlan, common_prefix, plan_prompt
 from workbench.engine.sampling import StepBuffers, apply_repeat_penalty, distribution, logsumexp, top_indices
-from workbench.engine.vocab import Vocabulary
 from workbench.errors import ContextOverflowError, EngineError, InvalidParameterError, ModelLoadError
 from workbench.models import ModelInfo, inspect
 

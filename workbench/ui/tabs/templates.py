@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
 
 from workbench import models
 from workbench.errors import WorkbenchError
-from workbench.prompting import ModelPrompt, prompt_for_model
-from workbench.templates import KIND_LABELS, KINDS, SCORERS, AnswerRule, Template, parse_verbalizer, render
+from workbench.library.prompting import ModelPrompt, prompt_for_model
+from workbench.library.templates import KIND_LABELS, KINDS, SCORERS, AnswerRule, Template, parse_verbalizer, render
 from workbench.ui.jobs import LatestJob
-from workbench.ui.template_editor import ExamplesTable, HistoryPanel, JinjaHighlighter, SettingsForm, VariableForm
+from workbench.ui.tabs.template_editor import ExamplesTable, HistoryPanel, JinjaHighlighter, SettingsForm, VariableForm
 
 PREVIEW_DEBOUNCE_MS = 300
 NEW_BODY = "{{ text }}"

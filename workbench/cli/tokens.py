@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench import cli_common, tokenizers
-from workbench.display import piece_label
+from workbench.cli import options as opts
 from workbench.errors import InputError
+from workbench.text import tokenizers
+from workbench.text.display import piece_label
 
 
 def cmd_tokenizers(args: argparse.Namespace) -> int:
     if args.add is not None:
-        from workbench import tiktoken_files
+        from workbench.text import tiktoken_files
 
         name = tiktoken_files.add_file(args.add)
         print(f"added {name} ({tiktoken_files.workbench_folder()})", file=sys.stderr)
@@ -22,7 +23,7 @@ def cmd_tokenizers(args: argparse.Namespace) -> int:
         + (t.description if t.available else f"unavailable: {t.reason}")
         for t in found
     ]
-    cli_common.emit(args, [t.to_dict() for t in found], "\n".join(lines))
+    opts.emit(args, [t.to_dict() for t in found], "\n".join(lines))
     return 0
 
 
@@ -54,5 +55,5 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
         )
         if not args.json:
             lines.append("|".join(piece_label(piece, line_breaks=False) for piece in result.pieces))
-    cli_common.emit(args, documents, "\n".join(lines))
+    opts.emit(args, documents, "\n".join(lines))
     return 0

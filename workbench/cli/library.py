@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench import cli_common, library_files, models
-from workbench.datasets import read_dataset, write_dataset
+from workbench import models
+from workbench.cli import options as opts
 from workbench.errors import InputError
-from workbench.prompting import prompt_for_model
-from workbench.templates import KIND_LABELS, Template, body_diff
+from workbench.library import files as library_files
+from workbench.library.datasets import read_dataset, write_dataset
+from workbench.library.prompting import prompt_for_model
+from workbench.library.templates import KIND_LABELS, Template, body_diff
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -64,7 +66,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 def library_store():
     """The store, with the starter library imported the first time a database is used."""
 
-    store = cli_common.open_store()
+    store = opts.open_store()
     library_files.ensure_starter_library(store)
     return store
 
@@ -84,7 +86,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     library_store().delete_template(args.name)
-    cli_common.emit(args, {"name": args.name, "deleted": True}, f"template {args.name} deleted (versions kept)")
+    opts.emit(args, {"name": args.name, "deleted": True}, f"template {args.name} deleted (versions kept)")
     return 0
 
 
@@ -102,7 +104,7 @@ def _summary(t: Template) -> dict[str, Any]:
 def _list(args: argparse.Namespace) -> int:
     found = library_store().list_templates(kind=args.kind, tag=args.tag, search=args.search)
     lines = [f"{t.name:<30} {KIND_LABELS[t.kind]:<17} v{t.version:<3} {', '.join(t.tags)}" for t in found]
-    cli_common.emit(args, [_summary(t) for t in found], "\n".join(lines) or "no templates match")
+    opts.emit(args, [_summary(t) for t in found], "\n".join(lines) or "no templates match")
     return 0
 
 
@@ -111,14 +113,14 @@ def _show(args: argparse.Namespace) -> int:
     title = f"{template.name} v{template.version} ({KIND_LABELS[template.kind]})"
     settings = template.settings.describe()
     text = f"{title}: {template.description}\n" + (f"settings: {settings}\n" if settings else "") + template.body
-    cli_common.emit(args, template.to_dict(), text)
+    opts.emit(args, template.to_dict(), text)
     return 0
 
 
 def _history(args: argparse.Namespace) -> int:
     versions = library_store().template_history(args.name)
     lines = [f"v{t.version:<3} {t.created_at}  {t.body[:60]!r}" for t in versions]
-    cli_common.emit(args, [t.to_dict() for t in versions], "\n".join(lines))
+    opts.emit(args, [t.to_dict() for t in versions], "\n".join(lines))
     return 0
 
 
@@ -128,7 +130,7 @@ def _diff(args: argparse.Namespace) -> int:
     new = store.get_template(args.name, args.new)
     lines = body_diff(old.body, new.body, f"v{old.version}", f"v{new.version}")
     document = {"template": args.name, "from": old.version, "to": new.version, "diff": lines}
-    cli_common.emit(args, document, "\n".join(lines) or f"v{old.version} and v{new.version} have the same body")
+    opts.emit(args, document, "\n".join(lines) or f"v{old.version} and v{new.version} have the same body")
     return 0
 
 
@@ -155,7 +157,7 @@ def _render(args: argparse.Namespace) -> int:
     variables.update(parse_vars(args.var))
     info = models.resolve(args.model)
     prompt = prompt_for_model(template, variables, info, k=args.k, n_ctx=args.n_ctx).check_fits()
-    cli_common.emit(args, {**prompt.to_dict(), "case": case_id}, prompt.text)
+    opts.emit(args, {**prompt.to_dict(), "case": case_id}, prompt.text)
     print(f"{prompt.tokens} tokens for {info.name}", file=sys.stderr)
     return 0
 
@@ -175,7 +177,7 @@ def _report(args: argparse.Namespace, report: library_files.ImportReport) -> int
         print(f"workbench: {problem}", file=sys.stderr)
     lines = [f"template {name}: {status}" for name, status in report.templates.items()]
     lines += [f"dataset {name}: {status}" for name, status in report.datasets.items()]
-    cli_common.emit(args, report.to_dict(), "\n".join(lines) or "nothing found")
+    opts.emit(args, report.to_dict(), "\n".join(lines) or "nothing found")
     return 1 if report.problems else 0
 
 
@@ -184,12 +186,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if args.action == "list":
         found = store.list_datasets()
         lines = [f"{d['name']:<24} {d['cases']:>4} cases  vars: {', '.join(d['variables'])}" for d in found]
-        cli_common.emit(args, found, "\n".join(lines) or "no datasets yet")
+        opts.emit(args, found, "\n".join(lines) or "no datasets yet")
     elif args.action == "show":
         dataset = store.get_dataset(args.name)
         records = [c.to_record() for c in dataset.cases]
         document = {"name": dataset.name, "source": dataset.source, "variables": dataset.variables(), "cases": records}
-        cli_common.emit(args, document, "\n".join(str(r) for r in records))
+        opts.emit(args, document, "\n".join(str(r) for r in records))
     elif args.action == "import":
         dataset = read_dataset(args.file, args.name)
         for problem in dataset.problems:
@@ -198,9 +200,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             raise InputError(f"{args.file}: no valid case to import")
         status = store.save_dataset(dataset)
         document = {"name": dataset.name, "status": status, "cases": len(dataset.cases), "problems": dataset.problems}
-        cli_common.emit(args, document, f"dataset {dataset.name}: {status}, {len(dataset.cases)} cases")
+        opts.emit(args, document, f"dataset {dataset.name}: {status}, {len(dataset.cases)} cases")
         return 1 if dataset.problems else 0
     else:
         write_dataset(store.get_dataset(args.name), args.file)
-        cli_common.emit(args, {"name": args.name, "file": str(args.file)}, f"wrote {args.file}")
+        opts.emit(args, {"name": args.name, "file": str(args.file)}, f"wrote {args.file}")
     return 0

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench import tokenizers
-from workbench.display import Utf16Index, summary_line
 from workbench.errors import WorkbenchError
+from workbench.text import tokenizers
+from workbench.text.display import Utf16Index, summary_line
 from workbench.ui.token_column import HIGHLIGHT_COLOUR, TokenColumn
 from workbench.ui.tokenize_worker import TokenizeJob, TokenizeThread
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from workbench.engine.base import Generation, GenerationRequest, Timings, TokenStep, seed_or_fresh
-from workbench.engine.decode_loop import Run
-from workbench.engine.prompt_plan import PromptPlan
+from workbench.engine.llama.decode_loop import Run
+from workbench.engine.llama.prompt_plan import PromptPlan
 from workbench.errors import EngineError, WorkbenchError
 
 # llama.cpp's CPU flash attention switches to a tiled kernel for 8 or more query rows

@@ -1,41 +1,20 @@
 """What an experiment found: accuracy with Wilson intervals, majority vote, paired McNemar tests,
-human win rates; review pairs for A/B rating; exports (runs, preferences, summary) as JSONL or CSV."""
+human win rates, throughput; and the results table (cases x templates) with its verdict marks and
+filters, shown alike by the Compare tab and `workbench experiments show --cells`."""
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
-import json
-import random
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.datasets import Case
-from workbench.errors import InputError
-from workbench.scoring import agreement, compare, majority
-from workbench.stats import paired_test, wilson, win_rate
-from workbench.templates import AnswerRule
-
-RUN_KEYS = (
-    "experiment_id",
-    "template",
-    "template_version",
-    "case_id",
-    "vars",
-    "expected",
-    "output",
-    "answer",
-    "score",
-    "params",
-    "seed",
-    "model",
-    "prompt_tokens",
-    "completion_tokens",
-    "latency_ms",
-    "error",
-)
+from workbench.engine.numerics import NOISE_MARK, noise_note
+from workbench.experiments.scoring import agreement, compare, majority
+from workbench.experiments.stats import paired_test, wilson, win_rate
+from workbench.library.datasets import Case
+from workbench.library.templates import AnswerRule
 
 
 def group_label(run: dict[str, Any], spec: dict[str, Any]) -> str:
@@ -221,106 +200,87 @@ def _win_counts(store, experiment_id: int, spec: dict[str, Any]) -> dict[str, li
     return counts
 
 
-# -- human review -----------------------------------------------------------------------------
-def review_pairs(store, experiment_id: int, rng: random.Random) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Unrated pairs of outputs for the same case (different templates, configs or samples), shuffled,
-    each in random left/right order."""
-    rated = {frozenset((r["left_run_id"], r["right_run_id"])) for r in store.ratings(experiment_id)}
-    by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for run in store.experiment_runs(experiment_id, with_tokens=False):
-        if run["output"] and not run["error"] and run["finish_reason"] != "likelihood":
-            by_case[run["case_id"]].append(run)
-    pairs = []
-    for runs in by_case.values():
-        for a, b in itertools.combinations(runs, 2):
-            if frozenset((a["id"], b["id"])) not in rated and a["output"] != b["output"]:
-                pairs.append((a, b) if rng.random() < 0.5 else (b, a))
-    rng.shuffle(pairs)
-    return pairs
+# -- the results table ---------------------------------------------------------------------------
+MARKS = {True: "✓", False: "✗", None: "–"}
+NO_ANSWER = "(no answer)"
 
 
-RATING_CHOICES = ("left", "right", "tie", "skip")
+@dataclass(frozen=True)
+class ResultsGrid:
+    """The results table: a row per case (those the filters keep), a column per template (plus config
+    and model when the grid has several); each cell holds that case's samples."""
+
+    columns: tuple[str, ...]
+    cases: tuple[str, ...]
+    cells: dict[tuple[str, str], list[dict[str, Any]]]
+
+    def samples(self, row: int, column: int) -> list[dict[str, Any]]:
+        return self.cells.get((self.cases[row], self.columns[column]), [])
 
 
-def rate(store, experiment_id: int, left_id: int, right_id: int, choice: str, rater: str) -> int:
-    """A human judgement of two outputs for the same case of one experiment (the A/B review and
-    `workbench rate`): left or right is better, a tie, or skipped. Returns the rating id."""
-    if choice not in RATING_CHOICES:
-        raise InputError(f"a rating is {', '.join(RATING_CHOICES[:-1])} or {RATING_CHOICES[-1]} (got {choice!r})")
-    if left_id == right_id:
-        raise InputError("rate two different runs")
-    left, right = store.grid_run(left_id), store.grid_run(right_id)
-    for run in (left, right):
-        if run["experiment_id"] != experiment_id:
-            raise InputError(f"run {run['id']} belongs to experiment {run['experiment_id']}, not {experiment_id}")
-        if run["status"] != "done":
-            raise InputError(f"run {run['id']} has not run yet")
-    if left["case_id"] != right["case_id"]:
-        raise InputError(
-            f"runs {left_id} and {right_id} answer different cases ({left['case_id']}, {right['case_id']})"
-        )
-    return store.add_rating(experiment_id, left["case_id"], left_id, right_id, choice, rater)
+def results_grid(
+    runs: list[dict[str, Any]],
+    spec: dict[str, Any],
+    columns: list[str],
+    only_failures: bool = False,
+    only_disagreements: bool = False,
+) -> ResultsGrid:
+    """Cases in the order the dataset has them; `columns` as the summary lists them."""
+    cases: dict[str, None] = {}
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        cases.setdefault(run["case_id"])
+        grouped[(run["case_id"], group_label(run, spec))].append(run)
+    shown = tuple(
+        case
+        for case in cases
+        if case_row_shown([grouped.get((case, column), []) for column in columns], only_failures, only_disagreements)
+    )
+    return ResultsGrid(tuple(columns), shown, dict(grouped))
 
 
-# -- export -----------------------------------------------------------------------------------
-def run_rows(store, experiment_id: int) -> list[dict[str, Any]]:
-    rows = []
-    for run in store.experiment_runs(experiment_id):
-        row = {key: run.get(key) for key in RUN_KEYS}
-        row["experiment_id"] = experiment_id
-        row.update(
-            config_index=run["config_index"],
-            model_index=run["model_index"],
-            sample_index=run["sample_index"],
-            prompt=run["prompt"],
-            finish_reason=run["finish_reason"],
-            scorer=run["scorer"],
-            choice_logprobs=run["choice_logprobs"],
-            numerics=run.get("numerics"),
-            batching=run.get("batching"),
-            noise_spread=run.get("noise_spread"),
-            within_noise=None if run.get("within_noise") is None else bool(run["within_noise"]),
-        )
-        rows.append(row)
-    return rows
+def cell_text(samples: list[dict[str, Any]]) -> str:
+    """What a cell shows: the verdict mark, the majority answer, votes, errors, and ≈ within the noise floor."""
+    if not samples:
+        return "…"
+    verdict = cell_verdict(samples)
+    text = f"{MARKS[verdict.correct]} {verdict.answer if verdict.answer is not None else NO_ANSWER}"
+    if verdict.samples > 1:
+        text += f"  {verdict.votes}/{verdict.samples}"
+    if verdict.errors:
+        text += f"  ({verdict.errors} error{'s' if verdict.errors > 1 else ''})"
+    if any(s.get("within_noise") for s in samples):
+        text += f"  {NOISE_MARK}"
+    return text
 
 
-def preference_rows(store, experiment_id: int) -> list[dict[str, Any]]:
-    """Ratings as reward-model / DPO pairs: {"prompt", "chosen", "rejected", ...metadata}."""
-    rows = []
-    for rating in store.ratings(experiment_id):
-        if rating["choice"] not in ("left", "right"):
-            continue
-        left, right = store.grid_run(rating["left_run_id"]), store.grid_run(rating["right_run_id"])
-        chosen, rejected = (left, right) if rating["choice"] == "left" else (right, left)
-        same_prompt = chosen["prompt"] == rejected["prompt"]
-        rows.append(
-            {
-                "prompt": chosen["prompt"] if same_prompt else json.dumps(chosen["vars"], ensure_ascii=False),
-                "chosen": chosen["output"],
-                "rejected": rejected["output"],
-                "chosen_prompt": chosen["prompt"],
-                "rejected_prompt": rejected["prompt"],
-                "chosen_template": chosen["template"],
-                "rejected_template": rejected["template"],
-                "case_id": rating["case_id"],
-                "experiment_id": experiment_id,
-                "rater": rating["rater"],
-                "rated_at": rating["created_at"],
-            }
-        )
-    return rows
+def cell_tooltip(samples: list[dict[str, Any]]) -> str:
+    """Each sample's output (or error), with its noise-floor note."""
+    tips = []
+    for sample in samples:
+        note = noise_note(sample.get("noise_spread"), sample.get("within_noise"))
+        tips.append((sample["error"] or sample["output"] or "")[:400] + (f"\n{note}" if note else ""))
+    return "\n---\n".join(tips)
 
 
-def to_text(rows: list[dict[str, Any]], fmt: str) -> str:
-    if fmt == "jsonl":
-        return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(
-                {k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v for k, v in row.items()}
-            )
-    return buffer.getvalue()
+def pairwise_line(pair: dict[str, Any]) -> str:
+    """One paired test, said plainly (the Compare tab and `experiments show`)."""
+    verdict = "a real difference" if pair["significant"] else "could be noise"
+    return (
+        f"{pair['a']} vs {pair['b']}: p = {pair['p_value']:.3g}, {verdict} "
+        f"(McNemar over {pair['n']} cases; {pair['a_only_correct']} vs {pair['b_only_correct']} discordant)"
+    )
+
+
+def choice_distribution(logprobs: dict[str, float]) -> dict[str, float]:
+    """Label likelihood as probabilities over the choices only (a softmax of their log-probabilities)."""
+    top = max(logprobs.values())
+    weights = {label: math.exp(lp - top) for label, lp in logprobs.items()}
+    total = sum(weights.values())
+    return {label: weight / total for label, weight in weights.items()}
+
+
+def choice_line(logprobs: dict[str, float]) -> str:
+    shares = choice_distribution(logprobs)
+    parts = [f"{label}: {shares[label]:.1%} (log p {lp:.2f})" for label, lp in logprobs.items()]
+    return "choices by likelihood: " + " · ".join(parts)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from workbench import __version__, config
-from workbench.cli_common import (
+from workbench.cli.options import (
     Parser,
     add_model_options,
     add_prompt_options,
@@ -87,10 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     tokenize.add_argument("--bos", action="store_true", help="let model tokenizers add their BOS token")
     tokenize.add_argument("--json", action="store_true")
 
-    from workbench.commands_library import add_parsers as add_library_parsers
+    from workbench.cli.library import add_parsers as add_library_parsers
 
     add_library_parsers(commands)
-    from workbench.commands_compare import add_parsers as add_compare_parsers
+    from workbench.cli.experiments import add_parsers as add_compare_parsers
 
     add_compare_parsers(commands)
 
@@ -101,15 +101,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def dispatch(args: argparse.Namespace) -> int:
+    from workbench.cli import experiments, generation, library, tokens
+
+    handler = {
+        "gui": generation.cmd_gui,
+        "models": generation.cmd_models,
+        "generate": generation.cmd_generate,
+        "next": generation.cmd_next,
+        "runs": generation.cmd_runs,
+        "tokenizers": tokens.cmd_tokenizers,
+        "tokenize": tokens.cmd_tokenize,
+        "templates": library.cmd_templates,
+        "datasets": library.cmd_datasets,
+        "compare": experiments.cmd_compare,
+        "experiments": experiments.cmd_experiments,
+        "export": experiments.cmd_export,
+        "rate": experiments.cmd_rate,
+    }[args.command]
+    return handler(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.db is not None:
         os.environ["WORKBENCH_DB"] = str(args.db)
-    from workbench import commands
-
     try:
-        return commands.run(args)
+        return dispatch(args)
     except WorkbenchError as err:
         print(f"workbench: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
