@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QPoint, QSettings, QTimer
+from PySide6.QtCore import QEventLoop, QPoint, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -100,7 +100,6 @@ def shoot_tokenizer(app: QApplication, win: MainWindow) -> None:
 
 
 def shoot_templates(app: QApplication, win: MainWindow) -> None:
-    from PySide6.QtCore import Qt
 
     tab = win.templates
     win.tabs.setCurrentWidget(tab)
@@ -110,7 +109,7 @@ def shoot_templates(app: QApplication, win: MainWindow) -> None:
     index = tab.case_picker.findText("arithmetic-zh:a02")
     tab.case_picker.setCurrentIndex(index)
     tab._fill_from_case(index)
-    wait(app, lambda: "tokens for the loaded model" in tab.preview_status.text())
+    wait(app, lambda: "tokens incl. BOS for" in tab.preview_status.text())
     wait(app, lambda: False, 0.3)
     win.grab().save(str(HERE / "templates.png"))
     tab.body.setPlainText(tab.body.toPlainText().replace("解答:", "解答(请写出每一步):"))
@@ -126,13 +125,13 @@ def shoot_compare(app: QApplication, win: MainWindow) -> None:
     win.tabs.setCurrentWidget(tab)
     for name in ("sentiment-cloze-en", "sentiment-instruction-en", "sentiment-3shot-en", "sentiment-0shot-en"):
         tab.add_template(name)
-    tab.dataset.setCurrentText("sentiment-en")
-    tab.max_tokens.setValue(6)
+    tab.builder.dataset.setCurrentText("sentiment-en")
+    tab.builder.max_tokens.setValue(0)  # each template's own settings
     tab.start_new()
     wait(app, lambda: tab.experiment_id is not None and not tab.running, 600)
     wait(app, lambda: False, 0.5)
     win.grab().save(str(HERE / "compare.png"))
-    headers = [tab.table.horizontalHeaderItem(c).text() for c in range(tab.table.columnCount())]
+    headers = [tab.results.headerData(c, Qt.Horizontal) for c in range(tab.results.columnCount())]
     dialog = tab.inspect(5, headers.index("sentiment-3shot-en"))
     wait(app, lambda: False, 0.3)
     dialog.grab().save(str(HERE / "compare-cell.png"))

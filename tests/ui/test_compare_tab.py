@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
@@ -28,11 +30,11 @@ def window(qtbot, tmp_path):
 def build(tab, templates: list[str], dataset: str = "sentiment-en") -> None:
     for name in templates:
         tab.add_template(name)
-    tab.dataset.setCurrentText(dataset)
-    tab.max_tokens.setValue(3)
+    tab.builder.dataset.setCurrentText(dataset)
+    tab.builder.max_tokens.setValue(3)
 
 
-def test_build_run_inspect_and_review(qtbot, window):
+def test_build_run_inspect_and_review(qtbot, window, cli):
     tab = window.compare
     window.tabs.setCurrentWidget(window.templates)
     window.templates.open_template("sentiment-instruction-en")
@@ -43,17 +45,18 @@ def test_build_run_inspect_and_review(qtbot, window):
     tab.run_button.click()
     qtbot.waitUntil(lambda: tab.experiment_id is not None and not tab.running, timeout=120_000)
     assert "90/90 cells, done" in tab.title.text()
-    assert tab.table.rowCount() == 30 and tab.table.columnCount() == 3
+    results = tab.results
+    assert tab.table.model() is results and results.rowCount() == 30 and results.columnCount() == 3
     assert tab.progress_bar.value() == 90
     report = {row["template"]: row for row in experiments.summarize(tab.store, tab.experiment_id)["summary"]}
     for c in range(3):  # the marks in the table are the figures under it (GUI == core)
-        template = tab.table.horizontalHeaderItem(c).text()
-        marks = [tab.table.item(r, c).text()[0] for r in range(30)]
-        verdicts = [experiments.cell_verdict(tab.cells[(r, c)]).correct for r in range(30)]
+        template = results.headerData(c, Qt.Horizontal)
+        marks = [results.data(results.index(r, c))[0] for r in range(30)]
+        verdicts = [experiments.cell_verdict(results.samples(r, c)).correct for r in range(30)]
         assert marks == [{True: "✓", False: "✗", None: "–"}[v] for v in verdicts]
         assert marks.count("✓") / 30 == pytest.approx(report[template]["accuracy"])
     assert len(tab.chart.rows) == 3 and "McNemar over 30 cases" in tab.pairwise.text()
-    headers = [tab.table.horizontalHeaderItem(c).text() for c in range(3)]
+    headers = [results.headerData(c, Qt.Horizontal) for c in range(3)]
     dialog = tab.inspect(0, headers.index("sentiment-instruction-en"))
     assert isinstance(dialog, CellInspector) and dialog.views and dialog.views[0].tokens
     dialog.close()
@@ -62,10 +65,10 @@ def test_build_run_inspect_and_review(qtbot, window):
     cloze.close()
 
     def listed() -> list[str]:
-        return [tab.table.verticalHeaderItem(r).text() for r in range(tab.table.rowCount())]
+        return [results.headerData(r, Qt.Vertical) for r in range(results.rowCount())]
 
     cases = listed()
-    row_marks = {case: {tab.table.item(r, c).text()[0] for c in range(3)} for r, case in enumerate(cases)}
+    row_marks = {case: {results.text(r, c)[0] for c in range(3)} for r, case in enumerate(cases)}
     tab.only_failures.setChecked(True)
     failing = [case for case in cases if "✗" in row_marks[case]]
     assert listed() == failing and failing
@@ -76,7 +79,14 @@ def test_build_run_inspect_and_review(qtbot, window):
     assert listed() == mixed
     assert len(failing) + len(mixed) < 60, "at least one filter hides a case"
     tab.only_disagreements.setChecked(False)
-    assert not any(tab.table.isRowHidden(r) for r in range(30))
+    assert listed() == cases
+    shown = cli("experiments", "show", str(tab.experiment_id), "--cells", "--only-failures", "--json")
+    assert shown.code == 0, shown.stderr
+    cli_cells = {row["case_id"]: row for row in shown.json()["cells"]}
+    assert list(cli_cells) == failing  # the CLI's filter keeps the same cases as the tab's
+    for r, case in enumerate(cases):  # and shows the same cell text
+        if case in cli_cells:
+            assert [cli_cells[case][h] for h in headers] == [results.text(r, c) for c in range(3)]
     tab.result_tabs.setCurrentIndex(1)  # review
     assert tab.pairs, "two generating templates give pairs to review"
     left, right = tab.pairs[0]
@@ -90,7 +100,7 @@ def test_build_run_inspect_and_review(qtbot, window):
 def test_stop_and_resume_finish_every_cell_once(qtbot, window):
     tab = window.compare
     build(tab, ["sentiment-instruction-en", "sentiment-3shot-en"])
-    tab.max_tokens.setValue(8)
+    tab.builder.max_tokens.setValue(8)
     tab.run_button.click()
     qtbot.waitUntil(lambda: tab.progress_bar.value() >= 3, timeout=60_000)
     tab.stop_button.click()
@@ -115,20 +125,25 @@ def test_bad_grids_and_experiment_management(qtbot, window, tmp_path, monkeypatc
     monkeypatch.setattr(grid_module, "LARGE_GRID", 10)
     asked: list[str] = []
     monkeypatch.setattr(tab, "ask_large", lambda text: asked.append(text) or False)
-    tab.template_list.item(0).setCheckState(Qt.Unchecked)
-    for row in range(tab.template_list.count()):
-        item = tab.template_list.item(row)
+    tab.builder.template_list.item(0).setCheckState(Qt.Unchecked)
+    for row in range(tab.builder.template_list.count()):
+        item = tab.builder.template_list.item(row)
         if item.data(Qt.UserRole) == "arithmetic-direct-en":
             item.setCheckState(Qt.Unchecked)
     tab.run_button.click()
     assert asked and "30 cells" in asked[0] and tab.store.list_experiments() == []
     monkeypatch.setattr(grid_module, "LARGE_GRID", 10_000)
-    tab.max_tokens.setValue(1)
+    tab.builder.max_tokens.setValue(1)
     tab.run_button.click()
     qtbot.waitUntil(lambda: tab.experiment_id is not None and not tab.running, timeout=120_000)
     out = tmp_path / "runs.csv"
-    tab.export_to(out, "runs")
+    tab.export_to(out, "runs", "csv")
     assert out.read_text(encoding="utf-8").startswith("experiment_id,template")
+    summary = tmp_path / "named-runs-but-summary.jsonl"  # the kind is the chosen one, not the file name's
+    tab.export_to(summary, "summary", "jsonl")
+    (row,) = [json.loads(line) for line in summary.read_text(encoding="utf-8").splitlines()]
+    assert row["experiment_id"] == tab.experiment_id and row["template"] == "sentiment-0shot-en"
+    assert not list(tmp_path.glob("*.part"))
     monkeypatch.setattr(tab, "confirm", lambda text: False)
     tab.delete()
     assert len(tab.store.list_experiments()) == 1
@@ -141,8 +156,12 @@ def test_the_tab_runs_each_template_with_its_own_settings_unless_overridden(qtbo
     tab = window.compare
     for name in ("arithmetic-cot-trigger-en", "arithmetic-direct-en"):
         tab.add_template(name)
-    tab.dataset.setCurrentText("arithmetic-en")
-    assert tab.max_tokens.value() == 0 and tab.stop_edit.text() == "" and tab.temperatures.text() == ""
+    tab.builder.dataset.setCurrentText("arithmetic-en")
+    assert (
+        tab.builder.max_tokens.value() == 0
+        and tab.builder.stop_edit.text() == ""
+        and tab.builder.temperatures.text() == ""
+    )
 
     def planned() -> dict[str, set]:
         experiment_id = experiments.plan(tab.store, tab.spec())
@@ -154,8 +173,8 @@ def test_the_tab_runs_each_template_with_its_own_settings_unless_overridden(qtbo
         return found
 
     assert planned() == {"arithmetic-cot-trigger-en": {(200, ("\nQ:",))}, "arithmetic-direct-en": {(12, ("\n",))}}
-    tab.max_tokens.setValue(5)
-    tab.stop_edit.setText("\\n\\n, Q:")
+    tab.builder.max_tokens.setValue(5)
+    tab.builder.stop_edit.setText("\\n\\n, Q:")
     assert planned() == {name: {(5, ("\n\n", "Q:"))} for name in ("arithmetic-cot-trigger-en", "arithmetic-direct-en")}
-    tab.no_stop.setChecked(True)
+    tab.builder.no_stop.setChecked(True)
     assert {s for found in planned().values() for s in found} == {(5, ())}

@@ -47,9 +47,17 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("experiments", help="comparison experiments: list, show, rename, delete")
     actions = listing.add_subparsers(dest="action", required=True, parser_class=type(listing))
     actions.add_parser("list", help="newest first")
-    for name in ("show", "delete"):
-        action = actions.add_parser(name)
-        action.add_argument("id", type=int)
+    show = actions.add_parser("show", help="the summary, paired tests and (with --cells) the results table")
+    show.add_argument("id", type=int)
+    show.add_argument(
+        "--cells", action="store_true", help="also the results table: a row per case, a column per template"
+    )
+    show.add_argument("--only-failures", action="store_true", help="table: only cases some template got wrong")
+    show.add_argument(
+        "--only-disagreements", action="store_true", help="table: only cases the templates judged differently"
+    )
+    delete = actions.add_parser("delete")
+    delete.add_argument("id", type=int)
     rename = actions.add_parser("rename")
     rename.add_argument("id", type=int)
     rename.add_argument("new_name")
@@ -160,10 +168,39 @@ def _summary_text(report: dict) -> str:
             f"cells/s, {speed['completion_tokens_per_s']:.1f} generated tokens/s "
             "(cell ms: a cell's time in flight, including batch neighbours)"
         )
-    for pair in report["pairwise"]:
-        verdict = "real difference" if pair["significant"] else "could be noise"
-        lines.append(f"{pair['a']} vs {pair['b']}: p = {pair['p_value']:.3g} ({verdict}, McNemar, n = {pair['n']})")
+    lines += [experiments.pairwise_line(pair) for pair in report["pairwise"]]
     return "\n".join(lines)
+
+
+def _table(grid: experiments.ResultsGrid) -> tuple[list[dict], str]:
+    """The results table as JSON rows and as text (the Compare tab shows the same cells)."""
+    rows = [
+        {
+            "case_id": case,
+            **{column: experiments.cell_text(grid.samples(r, c)) for c, column in enumerate(grid.columns)},
+        }
+        for r, case in enumerate(grid.cases)
+    ]
+    widths = [max([len(column)] + [len(row[column]) for row in rows]) for column in grid.columns]
+    case_width = max([4] + [len(case) for case in grid.cases])
+    lines = ["case".ljust(case_width) + "  " + "  ".join(c.ljust(w) for c, w in zip(grid.columns, widths, strict=True))]
+    for row in rows:
+        cells = "  ".join(row[c].ljust(w) for c, w in zip(grid.columns, widths, strict=True))
+        lines.append(row["case_id"].ljust(case_width) + "  " + cells)
+    return rows, "\n".join(lines) if rows else "(no case matches the filters)"
+
+
+def _show(args: argparse.Namespace, store) -> None:
+    report = experiments.summarize(store, args.id)
+    text = _summary_text(report)
+    if args.cells or args.only_failures or args.only_disagreements:
+        spec = store.experiment(args.id)["spec"]
+        runs = store.experiment_runs(args.id, with_tokens=False)
+        columns = [row["template"] for row in report["summary"]]
+        grid = experiments.results_grid(runs, spec, columns, args.only_failures, args.only_disagreements)
+        report["cells"], table = _table(grid)
+        text += "\n\n" + table
+    opts.emit(args, report, text)
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:
@@ -176,8 +213,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
         ]
         opts.emit(args, found, "\n".join(lines) or "no experiments yet")
     elif args.action == "show":
-        report = experiments.summarize(store, args.id)
-        opts.emit(args, report, _summary_text(report))
+        _show(args, store)
     elif args.action == "rename":
         store.set_experiment(args.id, name=args.new_name)
         opts.emit(args, {"id": args.id, "name": args.new_name}, f"experiment {args.id} renamed")
@@ -226,20 +262,9 @@ def cmd_rate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     store = _store()
-    store.experiment(args.experiment)
-    if args.what == "runs":
-        rows = experiments.run_rows(store, args.experiment)
-    elif args.what == "preferences":
-        rows = experiments.preference_rows(store, args.experiment)
-    else:
-        report = experiments.summarize(store, args.experiment)
-        rows = [{"experiment_id": args.experiment, **row} for row in report["summary"]]
-    text = experiments.to_text(rows, args.format)
     if args.out is None:
-        sys.stdout.write(text)
+        sys.stdout.write(experiments.to_text(experiments.export_rows(store, args.experiment, args.what), args.format))
     else:
-        partial = args.out.with_name(args.out.name + ".part")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(args.out)
-        print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)
+        count = experiments.write_export(store, args.experiment, args.what, args.format, args.out)
+        print(f"wrote {count} rows to {args.out}", file=sys.stderr)
     return 0

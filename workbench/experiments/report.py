@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.engine.numerics import NOISE_MARK, noise_note
-from workbench.experiments.scoring import agreement, compare, majority
+from workbench.experiments.scoring import agreement, compare, is_correct, majority
 from workbench.experiments.stats import paired_test, wilson, win_rate
 from workbench.library.datasets import Case
 from workbench.library.templates import AnswerRule
@@ -44,7 +44,7 @@ def _case_correct(rows: list[dict[str, Any]]) -> dict[str, bool]:
     for case_id, samples in by_case.items():
         scored = _majority_score(samples)
         if scored is not None:
-            correct[case_id] = scored >= 1.0
+            correct[case_id] = bool(is_correct(scored))
     return correct
 
 
@@ -66,7 +66,7 @@ def cell_verdict(samples: list[dict[str, Any]]) -> CellVerdict:
     scored = _majority_score(samples)
     return CellVerdict(
         answer=answer,
-        correct=None if scored is None else scored >= 1.0,
+        correct=is_correct(scored),
         votes=sum(a == answer for a in answers) if answer is not None else 0,
         samples=len(samples),
         errors=sum(bool(s.get("error")) for s in samples),

@@ -147,3 +147,8 @@ def agreement(answers: list[str | None]) -> float:
     """Share of samples that gave the majority answer."""
     winner = majority(answers)
     return sum(a == winner for a in answers) / len(answers) if answers and winner is not None else 0.0
+
+
+def is_correct(score: float | None) -> bool | None:
+    """The one correctness rule: a score of 1 is right, anything lower wrong; None: nothing to compare with."""
+    return None if score is None else score >= 1.0

@@ -160,6 +160,8 @@ class MainWindow(QMainWindow):
 
     # -- model ------------------------------------------------------------------------
     def load_model(self, name_or_path: str | None) -> None:
+        if self.templates:  # the running grid ends after its current cell; the old model is freed after that
+            self.compare.release_backend()
         self.model_label.setText("loading model…")
         self.playground.run_button.setEnabled(False)
         self.engine.requestLoad.emit(name_or_path or "", self.load_options())

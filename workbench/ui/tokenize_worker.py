@@ -6,10 +6,11 @@ import contextlib
 import gc
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from workbench.errors import WorkbenchError
 from workbench.text import display, tokenizers
+from workbench.ui.workers import WorkerThread
 
 
 @dataclass(frozen=True)
@@ -78,23 +79,17 @@ class TokenizeWorker(QObject):
         return tokenization
 
 
-class TokenizeThread(QObject):
+class TokenizeThread(WorkerThread):
     requestRun = Signal(object)
 
     def __init__(self) -> None:
-        super().__init__()
-        self.thread = QThread()
-        self.thread.setObjectName("tokenizer")
-        self.worker = TokenizeWorker()
-        self.worker.moveToThread(self.thread)
+        super().__init__("tokenizer", TokenizeWorker())
         self.requestRun.connect(self.worker.run)
-        self.thread.start()
 
     def submit(self, job: TokenizeJob) -> None:
         self.worker.latest = job.job_id
         self.requestRun.emit(job)
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait_ms: int = 10_000) -> None:
         self.worker.latest = -1
-        self.thread.quit()
-        self.thread.wait(10_000)
+        super().shutdown(wait_ms)

@@ -1,22 +1,44 @@
-"""The one place that runs core work off the UI thread.
+"""The one mechanism that runs core work off the UI thread: `WorkerThread` owns a QThread and a
+worker QObject moved onto it; requests go in as queued signals, plain core records come back as
+signals. Every background job of the app is one of these: the engine (model, generation, numeric
+check), a comparison grid, the newest-only jobs (template preview) and the tokenizer columns.
 
-`EngineWorker` lives in its own QThread and owns the loaded backend. It emits plain core
-records; tokens are batched so the UI repaints at most ~30 times per second however fast
-the model decodes. Stop is the engine's own cancel flag, honoured between tokens.
+`EngineWorker` owns the loaded backend. Tokens are batched so the UI repaints at most ~30 times per
+second however fast the model decodes. Stop is the engine's own cancel flag, honoured between tokens.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from workbench import models
 from workbench.engine.base import GenerationRequest, TokenStep, sample_requests
-from workbench.errors import WorkbenchError
+from workbench.errors import InputError, WorkbenchError
 
 FLUSH_INTERVAL_S = 1 / 30
+
+
+class WorkerThread(QObject):
+    """A worker QObject living in its own named QThread, started at once."""
+
+    def __init__(self, name: str, worker: QObject, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.worker = worker
+        self.thread = QThread()
+        self.thread.setObjectName(name)
+        worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def shutdown(self, wait_ms: int = 10_000) -> None:
+        """Let the job in progress end (callers signal it first), then stop the thread."""
+        self.thread.quit()
+        self.thread.wait(wait_ms)
 
 
 class EngineWorker(QObject):
@@ -145,31 +167,143 @@ class EngineWorker(QObject):
             self.backend.cancel()
 
 
-class EngineThread(QObject):
-    """Owns the worker's thread; requests go through queued signals."""
+class EngineThread(WorkerThread):
+    """The engine worker's thread; requests go through queued signals."""
 
     requestLoad = Signal(str, object)  # model name or path, LoadOptions
     requestGenerate = Signal(object, int)
     requestNumericCheck = Signal(str, bool, list)
 
     def __init__(self) -> None:
-        super().__init__()
-        self.thread = QThread()
-        self.thread.setObjectName("engine")
-        self.worker = EngineWorker()
-        self.worker.moveToThread(self.thread)
+        super().__init__("engine", EngineWorker())
         self.requestLoad.connect(self.worker.load)
         self.requestGenerate.connect(self.worker.generate)
         self.requestNumericCheck.connect(self.worker.numeric_check)
-        self.thread.start()
 
     def stop(self) -> None:
         """Runs in the UI thread on purpose: the worker's own thread is busy generating."""
         self.worker.stop()
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait_ms: int = 10_000) -> None:
         self.worker.stop()
-        self.thread.quit()
-        self.thread.wait(10_000)
+        super().shutdown(wait_ms)
         # free llama.cpp now: left to interpreter shutdown, its finalizers can crash the process
         self.worker.close_backends()
+
+
+class _JobWorker(QObject):
+    done = Signal(int, object)
+    failed = Signal(int, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.latest = 0
+
+    @Slot(int, object)
+    def run(self, job_id: int, work: Callable[[], Any]) -> None:
+        if job_id != self.latest:  # superseded while it waited
+            return
+        try:
+            result = work()
+        except WorkbenchError as err:
+            self.failed.emit(job_id, str(err))
+            return
+        self.done.emit(job_id, result)
+
+
+class LatestJob(WorkerThread):
+    """`submit(work)` runs `work()` in the worker thread; `finished(result)` or `failed(message)`
+    arrive on the UI thread for the newest job only (older ones are skipped or ignored)."""
+
+    finished = Signal(object)
+    failed = Signal(str)
+    _request = Signal(int, object)
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(name, _JobWorker(), parent)
+        self.job_id = 0
+        self._pending = False
+        self._request.connect(self.worker.run)
+        self.worker.done.connect(self._done)
+        self.worker.failed.connect(self._failed)
+
+    @property
+    def busy(self) -> bool:
+        return self._pending
+
+    def submit(self, work: Callable[[], Any]) -> None:
+        self.job_id += 1
+        self.worker.latest = self.job_id
+        self._pending = True
+        self._request.emit(self.job_id, work)
+
+    def _done(self, job_id: int, result: object) -> None:
+        if job_id == self.job_id:
+            self._pending = False
+            self.finished.emit(result)
+
+    def _failed(self, job_id: int, message: str) -> None:
+        if job_id == self.job_id:
+            self._pending = False
+            self.failed.emit(message)
+
+    def shutdown(self, wait_ms: int = 10_000) -> None:
+        self.worker.latest = -1
+        super().shutdown(wait_ms)
+
+
+class GridWorker(QObject):
+    """Runs a comparison grid (experiments.run) with the store and backend it is given; the store
+    gives this thread its own SQLite connection."""
+
+    progress = Signal(object)  # experiments.Progress
+    cellDone = Signal()
+    finished = Signal(int, str)  # experiment id, status
+    failed = Signal(str)
+
+    def __init__(self, store) -> None:
+        super().__init__()
+        self.store = store
+        self.stop_flag = threading.Event()
+
+    @Slot(int, object)
+    def run(self, experiment_id: int, backend) -> None:
+        from workbench import experiments
+
+        self.stop_flag.clear()
+
+        def loaded_model(path: str):
+            if path != backend.info.path:
+                raise InputError(f"this experiment runs {Path(path).name}; load that model to run or resume it")
+            return backend
+
+        try:
+            status = experiments.run(
+                self.store,
+                experiment_id,
+                loaded_model,
+                on_progress=self.progress.emit,
+                stop=self.stop_flag,
+                on_cell=lambda _cell: self.cellDone.emit(),
+                parallel=backend.options.n_parallel,
+            )
+        except WorkbenchError as err:
+            self.failed.emit(str(err))
+            return
+        self.finished.emit(experiment_id, status)
+
+
+class GridThread(WorkerThread):
+    start_run = Signal(int, object)  # experiment id, backend
+
+    def __init__(self, store, parent: QObject | None = None) -> None:
+        super().__init__("compare", GridWorker(store), parent)
+        self.start_run.connect(self.worker.run)
+
+    def stop(self) -> None:
+        """Finish the cell in progress, then stop (any thread)."""
+        self.worker.stop_flag.set()
+
+    def shutdown(self, wait_ms: int = 120_000) -> None:
+        self.stop()
+        super().shutdown(wait_ms)

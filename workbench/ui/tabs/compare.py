@@ -1,84 +1,50 @@
 """Compare tab: build a grid from the library, run it off the UI thread (Stop / Resume), see the
 results table, the accuracy chart with intervals and the paired tests, inspect any cell token by
-token, and rate outputs blind (A/B)."""
+token, and rate outputs blind (A/B). Every figure and mark comes from `workbench.experiments`."""
 
 from __future__ import annotations
 
 import getpass
 import random
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QInputDialog,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench import experiments
-from workbench.engine.base import SEED_RANGE, SamplingParams
-from workbench.engine.numerics import NOISE_MARK, noise_note
 from workbench.errors import WorkbenchError
-from workbench.experiments.scoring import SCORER_NAMES
-from workbench.stops import parse_stop_list
+from workbench.ui.models import ResultsModel
+from workbench.ui.tabs.compare_builder import GridBuilder
 from workbench.ui.tabs.compare_widgets import AccuracyChart, CellInspector, ReviewPanel
+from workbench.ui.workers import GridThread
 
-GREEN, RED, GREY = QColor("#c8efc4"), QColor("#f6c6c6"), QColor("#e6e6e6")
-
-
-class CompareWorker(QObject):
-    progress = Signal(object)  # experiments.Progress
-    cellDone = Signal()
-    finished = Signal(int, str)  # experiment id, status
-    failed = Signal(str)
-
-    def __init__(self, store) -> None:
-        super().__init__()
-        self.store = store
-        self.stop_flag = threading.Event()
-
-    @Slot(int, object)
-    def run(self, experiment_id: int, backend) -> None:
-        self.stop_flag.clear()
-        try:
-            status = experiments.run(
-                self.store,
-                experiment_id,
-                lambda path: backend,
-                on_progress=self.progress.emit,
-                stop=self.stop_flag,
-                on_cell=lambda _cell: self.cellDone.emit(),
-                parallel=backend.options.n_parallel,
-            )
-        except WorkbenchError as err:
-            self.failed.emit(str(err))
-            return
-        self.finished.emit(experiment_id, status)
+# "File type" choices of the export dialog: the kind and format are said, never guessed from the name
+EXPORT_FILTERS = {
+    f"{kind.capitalize()} ({fmt.upper()}) (*.{fmt})": (kind, fmt)
+    for kind in experiments.EXPORT_KINDS
+    for fmt in experiments.EXPORT_FORMATS
+}
 
 
 class CompareTab(QWidget):
     message = Signal(str)
-    _start = Signal(int, object)
 
     def __init__(self, store, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -87,19 +53,14 @@ class CompareTab(QWidget):
         self.backend = None
         self.experiment_id: int | None = None
         self.running = False
-        self.cells: dict[tuple[int, int], list[dict]] = {}
         self.pairs: list = []
         self.rng = random.Random()
-        self.thread = QThread()
-        self.thread.setObjectName("compare")
-        self.worker = CompareWorker(store)
-        self.worker.moveToThread(self.thread)
-        self._start.connect(self.worker.run)
-        self.worker.progress.connect(self._progress)
-        self.worker.cellDone.connect(self._cell_done)
-        self.worker.finished.connect(self._finished)
-        self.worker.failed.connect(self._failed)
-        self.thread.start()
+        self.grid_thread = GridThread(store, self)
+        worker = self.grid_thread.worker
+        worker.progress.connect(self._progress)
+        worker.cellDone.connect(self._cell_done)
+        worker.finished.connect(self._finished)
+        worker.failed.connect(self._failed)
         self.refresh_timer = QTimer(self, singleShot=True, interval=400, timeout=self.show_results)
         self._build()
         self.refresh_library()
@@ -115,48 +76,7 @@ class CompareTab(QWidget):
         layout.addWidget(splitter)
 
     def _build_builder(self) -> QWidget:
-        self.template_list = QListWidget()
-        self.dataset = QComboBox()
-        self.samples = QSpinBox(minimum=1, maximum=64, value=1)
-        self.temperatures = QLineEdit("")
-        self.temperatures.setPlaceholderText("each template's (else 0)")
-        self.temperatures.setToolTip("one configuration per value, e.g. 0, 0.7, 1.0; overrides every template's")
-        self.top_k = QSpinBox(minimum=0, maximum=1000, value=40)
-        self.top_p = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, value=0.95)
-        self.min_p = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.01, value=0.05)
-        self.repeat_penalty = QDoubleSpinBox(minimum=0.5, maximum=3.0, singleStep=0.05, value=1.0)
-        self.seed = QSpinBox(minimum=0, maximum=SEED_RANGE - 1, value=1)
-        self.max_tokens = QSpinBox(minimum=0, maximum=32768, value=0)
-        self.max_tokens.setSpecialValueText(f"each template's (else {experiments.FALLBACK_MAX_TOKENS})")
-        self.max_tokens.setToolTip("0: each template's recommended max tokens; a number overrides every template")
-        self.stop_edit = QLineEdit("")
-        self.stop_edit.setPlaceholderText("each template's (else \\n)")
-        self.stop_edit.setToolTip("comma-separated, escapes \\n \\t \\s \\,; overrides every template's")
-        self.no_stop = QCheckBox("none")
-        self.no_stop.setToolTip("no stop strings for any template")
-        self.no_stop.toggled.connect(lambda on: self.stop_edit.setEnabled(not on))
-        stop_row = QHBoxLayout()
-        stop_row.addWidget(self.stop_edit, 1)
-        stop_row.addWidget(self.no_stop)
-        self.scorer = QComboBox()
-        self.scorer.addItem("each template's own rule", "")
-        for name in SCORER_NAMES:
-            self.scorer.addItem(name, name)
-        form = QFormLayout()
-        for label, widget in (
-            ("Dataset", self.dataset),
-            ("Samples per cell", self.samples),
-            ("Temperature(s)", self.temperatures),
-            ("Top-k", self.top_k),
-            ("Top-p", self.top_p),
-            ("Min-p", self.min_p),
-            ("Repeat penalty", self.repeat_penalty),
-            ("Seed", self.seed),
-            ("Max tokens", self.max_tokens),
-            ("Stop strings", stop_row),
-            ("Scorer", self.scorer),
-        ):
-            form.addRow(label, widget)
+        self.builder = GridBuilder(self.store)
         self.run_button = QPushButton("Run grid")
         self.run_button.clicked.connect(self.start_new)
         self.stop_button = QPushButton("Stop", enabled=False)
@@ -178,9 +98,7 @@ class CompareTab(QWidget):
         panel = QWidget()
         layout = QVBoxLayout(panel)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("<b>Templates</b> (tick several)"))
-        layout.addWidget(self.template_list, 2)
-        layout.addLayout(form)
+        layout.addWidget(self.builder, 3)
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.progress_label)
@@ -199,10 +117,11 @@ class CompareTab(QWidget):
         filters.addWidget(self.title, 1)
         filters.addWidget(self.only_disagreements)
         filters.addWidget(self.only_failures)
-        self.table = QTableWidget(0, 0)
-        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.table.cellDoubleClicked.connect(self.inspect)
-        self.table.cellClicked.connect(self.inspect)
+        self.results = ResultsModel()
+        self.table = QTableView()
+        self.table.setModel(self.results)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.clicked.connect(lambda index: self.inspect(index.row(), index.column()))
         self.chart = AccuracyChart()
         self.pairwise = QLabel("")
         self.pairwise.setWordWrap(True)
@@ -223,60 +142,28 @@ class CompareTab(QWidget):
 
     # -- library ---------------------------------------------------------------------------
     def refresh_library(self) -> None:
-        ticked = set(self.selected_templates())
-        self.template_list.clear()
-        for template in self.store.list_templates():
-            item = QListWidgetItem(f"{template.name}  (v{template.version})")
-            settings = template.settings.describe()
-            item.setToolTip(f"recommended: {settings}" if settings else "no recommended settings (the grid's apply)")
-            item.setData(Qt.UserRole, template.name)
-            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-            item.setCheckState(Qt.Checked if template.name in ticked else Qt.Unchecked)
-            self.template_list.addItem(item)
-        current = self.dataset.currentText()
-        self.dataset.clear()
-        for summary in self.store.list_datasets():
-            self.dataset.addItem(summary["name"])
-        if current:
-            self.dataset.setCurrentText(current)
+        self.builder.refresh_library()
 
     def selected_templates(self) -> list[str]:
-        items = (self.template_list.item(i) for i in range(self.template_list.count()))
-        return [item.data(Qt.UserRole) for item in items if item.checkState() == Qt.Checked]
+        return self.builder.selected_templates()
 
     def add_template(self, name: str) -> None:
         """From the Templates tab's "Add to comparison"."""
-        self.refresh_library()
-        for row in range(self.template_list.count()):
-            item = self.template_list.item(row)
-            if item.data(Qt.UserRole) == name:
-                item.setCheckState(Qt.Checked)
+        self.builder.tick(name)
 
     def set_backend(self, backend) -> None:
         self.backend = backend
 
+    def release_backend(self) -> None:
+        """Another model is loading: stop the grid after its current cell (Resume continues it on the new
+        model) and run nothing until it is loaded."""
+        self.backend = None
+        if self.running:
+            self.stop()
+
     # -- running ---------------------------------------------------------------------------
     def spec(self) -> experiments.GridSpec:
-        params = SamplingParams(
-            temperature=0.0,  # for templates that recommend none, when no temperatures are typed
-            top_k=self.top_k.value(),
-            top_p=self.top_p.value(),
-            min_p=self.min_p.value(),
-            repeat_penalty=self.repeat_penalty.value(),
-            seed=self.seed.value(),
-        )
-        stop = () if self.no_stop.isChecked() else parse_stop_list(self.stop_edit.text()) or None
-        return experiments.grid_spec(
-            templates=self.selected_templates(),
-            dataset=self.dataset.currentText(),
-            params=params,
-            temperatures=self.temperatures.text(),
-            max_tokens=self.max_tokens.value() or None,
-            stop=stop,
-            models=[self.backend.info.path if self.backend else None],
-            samples=self.samples.value(),
-            scorer=self.scorer.currentData() or None,
-        )
+        return self.builder.spec(self.backend.info.path if self.backend else None)
 
     def start_new(self, confirm_large: bool = False) -> None:
         if self.backend is None:
@@ -307,11 +194,11 @@ class CompareTab(QWidget):
         self.running = True
         self._set_buttons()
         self.progress_label.setText("starting…")
-        self._start.emit(experiment_id, self.backend)
+        self.grid_thread.start_run.emit(experiment_id, self.backend)
 
     def stop(self) -> None:
         """Finish the cell in progress, then stop; Resume runs the rest."""
-        self.worker.stop_flag.set()
+        self.grid_thread.stop()
         self.progress_label.setText("stopping after the current cell…")
 
     def _progress(self, progress: experiments.Progress) -> None:
@@ -385,7 +272,7 @@ class CompareTab(QWidget):
             self.store.delete_experiment(self.experiment_id)
             self.experiment_id = None
             self.refresh_experiments()
-            self.table.setRowCount(0)
+            self.results.set_grid(experiments.ResultsGrid((), (), {}))
             self.chart.set_rows([])
             self.title.setText("")
 
@@ -393,28 +280,23 @@ class CompareTab(QWidget):
         return QMessageBox.question(self, "Prompt Workbench", text, QMessageBox.Yes | QMessageBox.No) == QMessageBox.Yes
 
     def export(self) -> None:
+        """Runs, preferences or the summary, as JSONL or CSV: the kind is the chosen file type."""
         if self.experiment_id is None:
             return
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export", f"experiment-{self.experiment_id}-runs.jsonl", "JSONL (*.jsonl);;CSV (*.csv)"
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export", f"experiment-{self.experiment_id}-runs.jsonl", ";;".join(EXPORT_FILTERS)
         )
         if path:
-            what = "preferences" if "pref" in Path(path).name else "summary" if "summary" in Path(path).name else "runs"
-            self.export_to(Path(path), what)
+            kind, fmt = EXPORT_FILTERS.get(chosen, ("runs", "jsonl"))
+            self.export_to(Path(path), kind, fmt)
 
-    def export_to(self, path: Path, what: str) -> None:
-        rows = {
-            "runs": experiments.run_rows,
-            "preferences": experiments.preference_rows,
-            "summary": lambda store, eid: experiments.summarize(store, eid)["summary"],
-        }[what](self.store, self.experiment_id)
-        text = experiments.to_text(rows, "csv" if path.suffix == ".csv" else "jsonl")
+    def export_to(self, path: Path, kind: str, fmt: str) -> None:
         try:
-            partial = path.with_name(path.name + ".part")
-            partial.write_text(text, encoding="utf-8")
-            partial.replace(path)
-        except OSError as err:
-            self.message.emit(f"cannot write {path}: {err.strerror}")
+            count = experiments.write_export(self.store, self.experiment_id, kind, fmt, path)
+        except WorkbenchError as err:
+            self.message.emit(str(err))
+            return
+        self.progress_label.setText(f"wrote {count} {kind} rows to {path.name}")
 
     # -- results ---------------------------------------------------------------------------
     def show_results(self) -> None:
@@ -437,32 +319,18 @@ class CompareTab(QWidget):
             f"<b>{report['name']}</b> — {report['done']}/{report['total']} cells, {report['status']}{rate}"
         )
         columns = [row["template"] for row in report["summary"]]
-        cases: list[str] = []
-        grouped: dict[tuple[str, str], list[dict]] = {}
-        for run in runs:
-            if run["case_id"] not in cases:
-                cases.append(run["case_id"])
-            grouped.setdefault((run["case_id"], experiments.group_label(run, spec)), []).append(run)
-        rows = [c for c in cases if self._row_visible([grouped.get((c, col), []) for col in columns])]
-        self.table.setColumnCount(len(columns))
-        self.table.setHorizontalHeaderLabels(columns)
-        self.table.setRowCount(len(rows))
-        self.table.setVerticalHeaderLabels(rows)
-        self.cells = {}
-        for r, case_id in enumerate(rows):
-            for c, column in enumerate(columns):
-                samples = grouped.get((case_id, column), [])
-                self.cells[(r, c)] = samples
-                self.table.setItem(r, c, cell_item(samples))
+        grid = experiments.results_grid(
+            runs, spec, columns, self.only_failures.isChecked(), self.only_disagreements.isChecked()
+        )
+        self.results.set_grid(grid)
         self.table.resizeColumnsToContents()
         self.chart.set_rows(report["summary"])
-        self.pairwise.setText(pairwise_text(report["pairwise"]))
-
-    def _row_visible(self, cells: list[list[dict]]) -> bool:
-        return experiments.case_row_shown(cells, self.only_failures.isChecked(), self.only_disagreements.isChecked())
+        self.pairwise.setText("<br>".join(experiments.pairwise_line(pair) for pair in report["pairwise"]))
 
     def inspect(self, row: int, column: int) -> CellInspector | None:
-        samples = self.cells.get((row, column))
+        if not (0 <= row < self.results.rowCount() and 0 <= column < self.results.columnCount()):
+            return None
+        samples = self.results.samples(row, column)
         if not samples:
             return None
         dialog = CellInspector([self.store.grid_run(s["id"]) for s in samples], self)  # with their tokens
@@ -494,43 +362,4 @@ class CompareTab(QWidget):
 
     def shutdown(self) -> None:
         self.refresh_timer.stop()
-        self.worker.stop_flag.set()
-        self.thread.quit()
-        self.thread.wait(120_000)
-
-
-def cell_item(samples: list[dict]) -> QTableWidgetItem:
-    if not samples:
-        item = QTableWidgetItem("…")
-        item.setBackground(GREY)
-        return item
-    verdict = experiments.cell_verdict(samples)
-    correct = verdict.correct
-    mark = {True: "✓", False: "✗", None: "–"}[correct]
-    text = f"{mark} {verdict.answer if verdict.answer is not None else '(no answer)'}"
-    if verdict.samples > 1:
-        text += f"  {verdict.votes}/{verdict.samples}"
-    if verdict.errors:
-        text += f"  ({verdict.errors} error{'s' if verdict.errors > 1 else ''})"
-    notes = [noise_note(s.get("noise_spread"), s.get("within_noise")) for s in samples]
-    if any(s.get("within_noise") for s in samples):
-        text += f"  {NOISE_MARK}"
-    item = QTableWidgetItem(text)
-    item.setBackground(GREY if correct is None else GREEN if correct else RED)
-    tips = [
-        (s["error"] or s["output"] or "")[:400] + (f"\n{note}" if note else "")
-        for s, note in zip(samples, notes, strict=True)
-    ]
-    item.setToolTip("\n---\n".join(tips))
-    return item
-
-
-def pairwise_text(pairs: list[dict]) -> str:
-    lines = []
-    for pair in pairs:
-        verdict = "<b>a real difference</b>" if pair["significant"] else "could be noise"
-        lines.append(
-            f"{pair['a']} vs {pair['b']}: p = {pair['p_value']:.3g} — {verdict} "
-            f"(McNemar over {pair['n']} cases; {pair['a_only_correct']} vs {pair['b_only_correct']} discordant)"
-        )
-    return "<br>".join(lines)
+        self.grid_thread.shutdown()

@@ -3,15 +3,16 @@ and the blind A/B review panel."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
+from workbench import experiments
 from workbench.engine.base import TokenStep
 from workbench.engine.numerics import noise_note
+from workbench.experiments.scoring import is_correct
 from workbench.ui.token_view import ProbabilityLegend, TokenPopup, TokenView
 
 BAR_COLOUR = QColor("#4a90d9")
@@ -76,7 +77,7 @@ class CellInspector(QDialog):
         self.popup = TokenPopup(self)
         self.views: list[TokenView] = []
         for run in runs:
-            mark = "✓" if run["score"] == 1.0 else "✗" if run["score"] is not None else "–"
+            mark = experiments.MARKS[is_correct(run["score"])]
             header = f"sample {run['sample_index'] + 1} · seed {run['seed']} · answer {run['answer']!r} {mark}"
             if run.get("numerics"):
                 header += f" · {run['numerics']} numerics, {run['batching']} batching"
@@ -84,7 +85,7 @@ class CellInspector(QDialog):
                 header += f" · error: {run['error']}"
             layout.addWidget(QLabel(header))
             if run["choice_logprobs"]:
-                layout.addWidget(QLabel(choice_text(run["choice_logprobs"])))
+                layout.addWidget(QLabel(experiments.choice_line(run["choice_logprobs"])))
                 note = noise_note(run.get("noise_spread"), run.get("within_noise"))
                 if note:
                     label = QLabel(note)
@@ -103,15 +104,6 @@ class CellInspector(QDialog):
             self.popup.hide()
         else:
             self.popup.show_step(view.tokens[index], pos)
-
-
-def choice_text(logprobs: dict[str, float]) -> str:
-    """Label likelihood as a distribution over the choices (renormalised over them)."""
-    top = max(logprobs.values())
-    weights = {label: math.exp(lp - top) for label, lp in logprobs.items()}
-    total = sum(weights.values())
-    parts = [f"{label}: {weights[label] / total:.1%} (log p {lp:.2f})" for label, lp in logprobs.items()]
-    return "choices by likelihood — " + " · ".join(parts)
 
 
 class ReviewPanel(QWidget):

@@ -29,8 +29,8 @@ from workbench import models
 from workbench.errors import WorkbenchError
 from workbench.library.prompting import ModelPrompt, prompt_for_model
 from workbench.library.templates import KIND_LABELS, KINDS, SCORERS, AnswerRule, Template, parse_verbalizer, render
-from workbench.ui.jobs import LatestJob
 from workbench.ui.tabs.template_editor import ExamplesTable, HistoryPanel, JinjaHighlighter, SettingsForm, VariableForm
+from workbench.ui.workers import LatestJob
 
 PREVIEW_DEBOUNCE_MS = 300
 NEW_BODY = "{{ text }}"

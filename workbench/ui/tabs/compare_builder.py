@@ -1,0 +1,130 @@
+"""The Compare tab's grid builder: templates to tick, a dataset, and the settings for the whole grid.
+Fields left empty take each template's own recommended settings; `spec()` hands the typed values to
+`experiments.grid_spec`, the same builder the CLI uses."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench import experiments
+from workbench.engine.base import SEED_RANGE, SamplingParams
+from workbench.experiments.scoring import SCORER_NAMES
+from workbench.stops import parse_stop_list
+
+
+class GridBuilder(QWidget):
+    def __init__(self, store) -> None:
+        super().__init__()
+        self.store = store
+        self.template_list = QListWidget()
+        self.dataset = QComboBox()
+        self.samples = QSpinBox(minimum=1, maximum=64, value=1)
+        self.temperatures = QLineEdit("")
+        self.temperatures.setPlaceholderText("each template's (else 0)")
+        self.temperatures.setToolTip("one configuration per value, e.g. 0, 0.7, 1.0; overrides every template's")
+        self.top_k = QSpinBox(minimum=0, maximum=1000, value=40)
+        self.top_p = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, value=0.95)
+        self.min_p = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.01, value=0.05)
+        self.repeat_penalty = QDoubleSpinBox(minimum=0.5, maximum=3.0, singleStep=0.05, value=1.0)
+        self.seed = QSpinBox(minimum=0, maximum=SEED_RANGE - 1, value=1)
+        self.max_tokens = QSpinBox(minimum=0, maximum=32768, value=0)
+        self.max_tokens.setSpecialValueText(f"each template's (else {experiments.FALLBACK_MAX_TOKENS})")
+        self.max_tokens.setToolTip("0: each template's recommended max tokens; a number overrides every template")
+        self.stop_edit = QLineEdit("")
+        self.stop_edit.setPlaceholderText("each template's (else \\n)")
+        self.stop_edit.setToolTip("comma-separated, escapes \\n \\t \\s \\,; overrides every template's")
+        self.no_stop = QCheckBox("none")
+        self.no_stop.setToolTip("no stop strings for any template")
+        self.no_stop.toggled.connect(lambda on: self.stop_edit.setEnabled(not on))
+        self.scorer = QComboBox()
+        self.scorer.addItem("each template's own rule", "")
+        for name in SCORER_NAMES:
+            self.scorer.addItem(name, name)
+        stop_row = QHBoxLayout()
+        stop_row.addWidget(self.stop_edit, 1)
+        stop_row.addWidget(self.no_stop)
+        form = QFormLayout()
+        for label, widget in (
+            ("Dataset", self.dataset),
+            ("Samples per cell", self.samples),
+            ("Temperature(s)", self.temperatures),
+            ("Top-k", self.top_k),
+            ("Top-p", self.top_p),
+            ("Min-p", self.min_p),
+            ("Repeat penalty", self.repeat_penalty),
+            ("Seed", self.seed),
+            ("Max tokens", self.max_tokens),
+            ("Stop strings", stop_row),
+            ("Scorer", self.scorer),
+        ):
+            form.addRow(label, widget)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("<b>Templates</b> (tick several)"))
+        layout.addWidget(self.template_list, 2)
+        layout.addLayout(form)
+
+    def refresh_library(self) -> None:
+        ticked = set(self.selected_templates())
+        self.template_list.clear()
+        for template in self.store.list_templates():
+            item = QListWidgetItem(f"{template.name}  (v{template.version})")
+            settings = template.settings.describe()
+            item.setToolTip(f"recommended: {settings}" if settings else "no recommended settings (the grid's apply)")
+            item.setData(Qt.UserRole, template.name)
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Checked if template.name in ticked else Qt.Unchecked)
+            self.template_list.addItem(item)
+        current = self.dataset.currentText()
+        self.dataset.clear()
+        for summary in self.store.list_datasets():
+            self.dataset.addItem(summary["name"])
+        if current:
+            self.dataset.setCurrentText(current)
+
+    def selected_templates(self) -> list[str]:
+        items = (self.template_list.item(i) for i in range(self.template_list.count()))
+        return [item.data(Qt.UserRole) for item in items if item.checkState() == Qt.Checked]
+
+    def tick(self, name: str) -> None:
+        self.refresh_library()
+        for row in range(self.template_list.count()):
+            item = self.template_list.item(row)
+            if item.data(Qt.UserRole) == name:
+                item.setCheckState(Qt.Checked)
+
+    def spec(self, model_path: str | None) -> experiments.GridSpec:
+        params = SamplingParams(
+            temperature=0.0,  # for templates that recommend none, when no temperatures are typed
+            top_k=self.top_k.value(),
+            top_p=self.top_p.value(),
+            min_p=self.min_p.value(),
+            repeat_penalty=self.repeat_penalty.value(),
+            seed=self.seed.value(),
+        )
+        stop = () if self.no_stop.isChecked() else parse_stop_list(self.stop_edit.text()) or None
+        return experiments.grid_spec(
+            templates=self.selected_templates(),
+            dataset=self.dataset.currentText(),
+            params=params,
+            temperatures=self.temperatures.text(),
+            max_tokens=self.max_tokens.value() or None,
+            stop=stop,
+            models=[model_path],
+            samples=self.samples.value(),
+            scorer=self.scorer.currentData() or None,
+        )
