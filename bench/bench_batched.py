@@ -30,7 +30,7 @@ from bench_decode import LLAMA_FLAGS, batched_bench
 from workbench import experiments, models
 from workbench.config import default_threads
 from workbench.engine.base import GenerationRequest, SamplingParams
-from workbench.engine.llama.backend import LlamaBackend, LoadOptions
+from workbench.engine.llama import LlamaBackend, LoadOptions
 from workbench.engine.llama.batched import generate_many
 from workbench.library import files as library_files
 from workbench.store import Store

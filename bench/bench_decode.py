@@ -26,7 +26,7 @@ from llamacpp_tools import tool
 from workbench import models
 from workbench.config import default_threads
 from workbench.engine.base import GenerationRequest, SamplingParams
-from workbench.engine.llama.backend import LlamaBackend, LoadOptions
+from workbench.engine.llama import LlamaBackend, LoadOptions
 
 PROMPT = "Count with me: 1, 2, 3, 4, 5, 6, 7, 8,"  # greedy keeps counting: all 128 tokens run
 LLAMA_FLAGS = {

@@ -31,7 +31,7 @@ from llamacpp_tools import tool
 from workbench import experiments, models
 from workbench.config import default_threads
 from workbench.engine.base import SamplingParams
-from workbench.engine.llama.backend import LlamaBackend, LoadOptions
+from workbench.engine.llama import LlamaBackend, LoadOptions
 from workbench.library import files as library_files
 from workbench.library.templates import render
 from workbench.store import Store

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from workbench import models
 from workbench.engine import decode_loop, sampling
 from workbench.engine.base import GenerationRequest, SamplingParams
-from workbench.engine.llama.backend import LlamaBackend, LoadOptions
+from workbench.engine.llama import LlamaBackend, LoadOptions
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 spent: dict[str, float] = {}

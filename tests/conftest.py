@@ -18,7 +18,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the UI tests open real 
 @pytest.fixture(scope="session")
 def backend():
     from workbench import models
-    from workbench.engine.llama.backend import LlamaBackend, LoadOptions
+    from workbench.engine.llama import LlamaBackend, LoadOptions
 
     engine = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=2048))
     yield engine

@@ -108,7 +108,7 @@ def shoot_templates(app: QApplication, win: MainWindow) -> None:
             tab.library.setCurrentRow(row)
     index = tab.case_picker.findText("arithmetic-zh:a02")
     tab.case_picker.setCurrentIndex(index)
-    tab._fill_from_case(index)
+    tab.preview_panel.fill_from_case(index)
     wait(app, lambda: "tokens incl. BOS for" in tab.preview_status.text())
     wait(app, lambda: False, 0.3)
     win.grab().save(str(HERE / "templates.png"))

@@ -8,7 +8,7 @@ import pytest
 
 from workbench import models
 from workbench.engine.base import Generation, GenerationRequest, SamplingParams
-from workbench.engine.llama.backend import LlamaBackend, LoadOptions
+from workbench.engine.llama import LlamaBackend, LoadOptions
 from workbench.engine.llama.batched import BatchCancel, generate_many
 from workbench.errors import ContextOverflowError
 

@@ -192,7 +192,7 @@ def test_repeat_penalty_reports_raw_alternatives_and_samples_from_the_penalised(
 
 def test_generation_stops_with_length_when_the_context_is_full():
     from workbench import models
-    from workbench.engine.llama.backend import LlamaBackend, LoadOptions
+    from workbench.engine.llama import LlamaBackend, LoadOptions
 
     small = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=256))
     try:
@@ -235,3 +235,34 @@ def test_continuation_logprobs_agree_with_the_next_token_distribution(backend):
     assert two_tokens < scores[0]  # adding a token can only lower the joint probability
     with pytest.raises(InvalidParameterError):
         backend.continuation_logprobs(prompt, [""])
+
+
+def test_the_llama_backend_is_a_backend_as_every_caller_types_it(backend):
+    from workbench.engine.base import Backend, EngineOptions
+
+    assert isinstance(backend, Backend) and isinstance(backend.options, EngineOptions)
+    assert not hasattr(backend, "stream")  # the protocol declares only what exists
+
+
+def test_a_held_backend_is_closed_only_after_its_run_releases_it():
+    """Loading another model while a grid runs: close() waits for the grid's hold, and a later call
+    raises a clear error instead of touching freed memory."""
+    from workbench import models
+    from workbench.engine.llama import LlamaBackend, LoadOptions
+    from workbench.errors import EngineError
+
+    own = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=256))
+    closed = threading.Event()
+    with own.hold():
+        closer = threading.Thread(target=lambda: (own.close(), closed.set()))
+        closer.start()
+        assert not closed.wait(0.5)  # still held: not closed
+        request = GenerationRequest("Hello", SamplingParams(temperature=0.0), max_tokens=2)
+        assert own.generate(request).tokens  # the holder can still use it
+    assert closed.wait(10)
+    closer.join()
+    with pytest.raises(EngineError, match="was unloaded"):
+        own.generate(GenerationRequest("Hello", SamplingParams(temperature=0.0), max_tokens=2))
+    with pytest.raises(EngineError, match="was unloaded"), own.hold():
+        pass
+    own.close()  # twice is harmless

@@ -14,7 +14,7 @@ import pytest
 
 from workbench import models
 from workbench.engine.base import GenerationRequest, SamplingParams
-from workbench.engine.llama.backend import LlamaBackend, LoadOptions
+from workbench.engine.llama import LlamaBackend, LoadOptions
 from workbench.engine.numerics import GGML_TYPE_F16, GGML_TYPE_F32, log_softmax
 
 TOLERANCE = 1e-4  # nats; the two sides differ only in how the float64 normaliser is summed

@@ -167,7 +167,7 @@ def test_fill_from_case_and_send_to_playground(qtbot, tmp_path, monkeypatch):
     select(tab, "arithmetic-cot-trigger-en")
     index = tab.case_picker.findText("arithmetic-en:a04")
     tab.case_picker.setCurrentIndex(index)
-    tab._fill_from_case(index)
+    tab.preview_panel.fill_from_case(index)
     assert tab.variable_form.values()["question"].startswith("Roger has 5 tennis balls")
     tab.send_button.click()
     assert win.tabs.currentWidget() is win.playground

@@ -122,7 +122,7 @@ def _spec(args: argparse.Namespace, store) -> experiments.GridSpec:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.engine.llama.backend import LlamaBackend
+    from workbench.engine.llama import LlamaBackend
 
     store = _store()
     if args.resume is not None:

@@ -99,7 +99,7 @@ def sampling_params(args: argparse.Namespace, temperature: float | None = None) 
 
 
 def load_options(args: argparse.Namespace):
-    from workbench.engine.llama.backend import LoadOptions
+    from workbench.engine.llama import LoadOptions
 
     parallel = getattr(args, "parallel", 1)
     if parallel < 1:
@@ -115,7 +115,7 @@ def load_options(args: argparse.Namespace):
 
 
 def load_backend(args: argparse.Namespace):  # -> LlamaBackend (import kept lazy: llama.cpp is slow to import)
-    from workbench.engine.llama.backend import LlamaBackend
+    from workbench.engine.llama import LlamaBackend
 
     options = load_options(args)
     return LlamaBackend(models.resolve(args.model), options)

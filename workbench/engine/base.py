@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from workbench.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from workbench.models import ModelInfo
 
 MAX_TOP_LOGPROBS = 20
 SEED_RANGE = 2**31  # seeds are 0 .. 2^31-1: what llama.cpp's uint32 seeds and every seed field share
@@ -275,19 +281,49 @@ class NextTokenDistribution:
 OnToken = Callable[[TokenStep], None]
 
 
+@runtime_checkable
+class EngineOptions(Protocol):
+    """How a backend was loaded, as far as callers need to know (recorded with every run)."""
+
+    numerics: str  # reference or fast
+    batching: str  # exact or fast
+    n_parallel: int  # sequences decoded together at most
+
+    def describe(self) -> dict[str, str]: ...
+
+
+@runtime_checkable
 class Backend(Protocol):
-    """What every engine offers. Generation streams; cancel() may be called from any thread."""
+    """What every engine offers (llama.cpp in-process now; an OpenAI-compatible server may follow), and
+    the type every caller gives its engine. cancel() may be called from any thread; the rest run one
+    at a time (the backend serialises them)."""
+
+    info: ModelInfo
+    options: EngineOptions
+    n_ctx: int
 
     def tokenize(self, text: str, add_bos: bool = True, special: bool = False) -> list[int]: ...
 
     def token_bytes(self, token_id: int) -> bytes: ...
 
-    def stream(self, request: GenerationRequest) -> Iterator[TokenStep]: ...
-
     def generate(self, request: GenerationRequest, on_token: OnToken | None = None) -> Generation: ...
 
     def next_token(
-        self, prompt: str, params: SamplingParams, top: int = 20, add_bos: bool = True
+        self, prompt: str, params: SamplingParams, top: int = 20, add_bos: bool = True, special: bool = False
     ) -> NextTokenDistribution: ...
 
+    def continuation_logprobs(
+        self, prompt: str, continuations: Sequence[str], add_bos: bool = True, special: bool = False
+    ) -> list[float]: ...
+
+    def logits_after(self, token_ids: list[int]) -> np.ndarray: ...
+
+    def sibling(self, numerics: str) -> Backend: ...
+
+    def hold(self) -> AbstractContextManager[Backend]: ...
+
+    def runtime_info(self) -> dict[str, Any]: ...
+
     def cancel(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workbench.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from workbench.engine.base import Backend
 
 GGML_TYPE_F32 = 0
 GGML_TYPE_F16 = 1
@@ -139,7 +142,7 @@ def compare_logits(logits: np.ndarray, other: np.ndarray, top_k: int, numerics: 
     )
 
 
-def numeric_check(backend, other, token_ids: list[int], top_k: int = 20) -> NumericCheck:
+def numeric_check(backend: Backend, other: Backend, token_ids: list[int], top_k: int = 20) -> NumericCheck:
     """The next-token distribution after `token_ids` in `backend`'s configuration and in `other`'s
     (two loaded backends of the same model file)."""
     return compare_logits(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.engine.base import GenerationRequest
+from workbench.engine.base import Backend, GenerationRequest
 from workbench.engine.numerics import choice_spread, other_numerics, within_noise
 from workbench.errors import WorkbenchError
 from workbench.experiments.grid import Config, cell_config, template_key
@@ -61,7 +61,7 @@ def model_sha256(path: str) -> str:
 def run(
     store,
     experiment_id: int,
-    load_backend: Callable[[str], Any],
+    load_backend: Callable[[str], Backend],
     on_progress: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
     on_cell: Callable[[dict[str, Any]], None] | None = None,
@@ -80,7 +80,7 @@ def run(
     total, done = experiment["total_cells"], experiment["done_cells"]
     store.set_experiment(experiment_id, status="running")
     started = time.perf_counter()
-    backends: dict[int, Any] = {}
+    backends: dict[int, Backend] = {}
     held = HeldBackend()
     checkers = NoiseCheckers()
     finished = [0]
@@ -131,7 +131,12 @@ def run(
 
 
 def _noise(
-    checker, prompt: str, words: list[str], add_bos: bool, special: bool, logprobs: list[float]
+    checker: Callable[[], Backend] | None,
+    prompt: str,
+    words: list[str],
+    add_bos: bool,
+    special: bool,
+    logprobs: list[float],
 ) -> dict[str, Any]:
     if checker is None or len(words) < 2:
         return {}
@@ -160,7 +165,15 @@ def _runs_of(cells: list[dict[str, Any]], parallel: int):
         yield group[0]["model_index"], group
 
 
-def run_batch(backend, cells, configs, top_logprobs: int, parallel: int, commit, stop) -> None:
+def run_batch(
+    backend: Backend,
+    cells: list[dict[str, Any]],
+    configs: list[Config],
+    top_logprobs: int,
+    parallel: int,
+    commit: Callable[[dict[str, Any], dict[str, Any]], None],
+    stop: threading.Event | None,
+) -> None:
     """Generation cells (each with its resolved Config) decoded together; each committed as it
     finishes; Stop lets running ones end."""
     from workbench.engine.llama.batched import BatchCancel, generate_many
@@ -217,7 +230,7 @@ class HeldBackend:
     def __init__(self) -> None:
         self._hold = None
 
-    def switch(self, backend):
+    def switch(self, backend: Backend) -> Backend:
         self.release()
         hold = backend.hold()
         hold.__enter__()
@@ -235,9 +248,9 @@ class NoiseCheckers:
     loaded on first use, so each decision can be compared with the arithmetic noise floor."""
 
     def __init__(self) -> None:
-        self._pairs: list[tuple[Any, Any]] = []
+        self._pairs: list[tuple[Backend, Backend]] = []
 
-    def get(self, backend) -> Callable[[], Any]:
+    def get(self, backend: Backend) -> Callable[[], Backend]:
         def load():
             for owner, checker in self._pairs:
                 if owner is backend:
@@ -255,7 +268,11 @@ class NoiseCheckers:
 
 
 def run_cell(
-    backend, cell: dict[str, Any], config: Config, top_logprobs: int, checker: Callable[[], Any] | None = None
+    backend: Backend,
+    cell: dict[str, Any],
+    config: Config,
+    top_logprobs: int,
+    checker: Callable[[], Backend] | None = None,
 ) -> dict[str, Any]:
     """One cell: generate (or score the choices), read the answer, score it. Errors become error runs.
     A label-likelihood decision is also scored in the other numeric configuration (`checker`) and

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import InputError
+from workbench.fsutil import atomic_write_text
 
 SPECIAL_KEYS = ("id", "expected", "choices")
 
@@ -154,6 +155,4 @@ def write_dataset(dataset: Dataset, path: Path) -> None:
         content = buffer.getvalue()
     else:
         content = "".join(json.dumps(c.to_record(), ensure_ascii=False) + "\n" for c in dataset.cases)
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(content, encoding="utf-8")
-    partial.replace(path)
+    atomic_write_text(path, content)

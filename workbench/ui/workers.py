@@ -18,7 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from workbench import models
-from workbench.engine.base import GenerationRequest, TokenStep, sample_requests
+from workbench.engine.base import Backend, GenerationRequest, TokenStep, sample_requests
 from workbench.errors import InputError, WorkbenchError
 
 FLUSH_INTERVAL_S = 1 / 30
@@ -60,7 +60,7 @@ class EngineWorker(QObject):
 
     @Slot(str, object)
     def load(self, name_or_path: str, options) -> None:
-        from workbench.engine.llama.backend import LlamaBackend
+        from workbench.engine.llama import LlamaBackend
 
         try:
             info = models.resolve(name_or_path or None)
@@ -267,7 +267,7 @@ class GridWorker(QObject):
         self.stop_flag = threading.Event()
 
     @Slot(int, object)
-    def run(self, experiment_id: int, backend) -> None:
+    def run(self, experiment_id: int, backend: Backend) -> None:
         from workbench import experiments
 
         self.stop_flag.clear()

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench import experiments
+from workbench.engine.base import Backend
 from workbench.errors import WorkbenchError
 from workbench.ui.models import ResultsModel
 from workbench.ui.tabs.compare_builder import GridBuilder
@@ -50,7 +51,7 @@ class CompareTab(QWidget):
         super().__init__()
         self.store = store
         self.settings = settings
-        self.backend = None
+        self.backend: Backend | None = None
         self.experiment_id: int | None = None
         self.running = False
         self.pairs: list = []
@@ -151,7 +152,7 @@ class CompareTab(QWidget):
         """From the Templates tab's "Add to comparison"."""
         self.builder.tick(name)
 
-    def set_backend(self, backend) -> None:
+    def set_backend(self, backend: Backend | None) -> None:
         self.backend = backend
 
     def release_backend(self) -> None:

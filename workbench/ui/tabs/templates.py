@@ -3,9 +3,7 @@ token count for the loaded model, and the version history with diffs and restore
 
 from __future__ import annotations
 
-import html
-
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
@@ -25,14 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench import models
 from workbench.errors import WorkbenchError
-from workbench.library.prompting import ModelPrompt, prompt_for_model
-from workbench.library.templates import KIND_LABELS, KINDS, SCORERS, AnswerRule, Template, parse_verbalizer, render
-from workbench.ui.tabs.template_editor import ExamplesTable, HistoryPanel, JinjaHighlighter, SettingsForm, VariableForm
-from workbench.ui.workers import LatestJob
+from workbench.library.templates import KIND_LABELS, KINDS, SCORERS, AnswerRule, Template, parse_verbalizer
+from workbench.ui.tabs.template_editor import ExamplesTable, HistoryPanel, JinjaHighlighter, SettingsForm
+from workbench.ui.tabs.template_preview import PreviewPanel
 
-PREVIEW_DEBOUNCE_MS = 300
 NEW_BODY = "{{ text }}"
 
 
@@ -50,12 +45,6 @@ class TemplatesTab(QWidget):
         self.store = store
         self.current: Template | None = None  # what the editor was loaded from
         self.dirty = False
-        self.model_path: str | None = None
-        self.n_ctx = 4096
-        self.preview_job = LatestJob("template-preview", self)
-        self.preview_job.finished.connect(self._preview_done)
-        self.preview_job.failed.connect(self._preview_failed)
-        self.preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DEBOUNCE_MS, timeout=self.update_preview)
         self._loading = False
         self._build()
         self.refresh_list()
@@ -171,29 +160,18 @@ class TemplatesTab(QWidget):
         return panel
 
     def _build_side(self) -> QWidget:
-        self.case_picker = QComboBox()
-        self.case_picker.addItem("fill from a dataset case…", None)
+        cases = []
         for summary in self._datasets():
             dataset = self.store.get_dataset(summary["name"])
-            for case in dataset.cases:
-                self.case_picker.addItem(f"{dataset.name}:{case.id}", case.vars)
-        self.case_picker.activated.connect(self._fill_from_case)
-        self.variable_form = VariableForm()
-        self.variable_form.changed.connect(self.schedule_preview)
-        self.preview = QPlainTextEdit(readOnly=True)
-        self.preview.setFont(QFont("Noto Sans Mono CJK SC", 11))
-        self.preview_status = QLabel("")
-        self.preview_status.setWordWrap(True)
-        preview = QWidget()
-        preview_layout = QVBoxLayout(preview)
-        preview_layout.addWidget(self.case_picker)
-        preview_layout.addWidget(self.variable_form)
-        preview_layout.addWidget(self.preview, 1)
-        preview_layout.addWidget(self.preview_status)
+            cases += [(f"{dataset.name}:{case.id}", case.vars) for case in dataset.cases]
+        self.preview_panel = PreviewPanel(self.edited_template, cases)
+        # the parts tests and the screenshots reach for
+        self.case_picker, self.variable_form = self.preview_panel.case_picker, self.preview_panel.variable_form
+        self.preview, self.preview_status = self.preview_panel.preview, self.preview_panel.status
         self.history = HistoryPanel()
         self.history.restoreRequested.connect(self.restore_selected)
         self.side_tabs = QTabWidget()
-        self.side_tabs.addTab(preview, "Preview")
+        self.side_tabs.addTab(self.preview_panel, "Preview")
         self.side_tabs.addTab(self.history, "History")
         return self.side_tabs
 
@@ -335,55 +313,10 @@ class TemplatesTab(QWidget):
 
     # -- preview ---------------------------------------------------------------------------
     def set_model(self, model_path: str, n_ctx: int) -> None:
-        self.model_path, self.n_ctx = model_path, n_ctx
-        self.schedule_preview()
+        self.preview_panel.set_model(model_path, n_ctx)
 
     def schedule_preview(self) -> None:
-        self.preview_timer.start()
-
-    def update_preview(self) -> None:
-        try:
-            template = self.edited_template()
-        except WorkbenchError as err:
-            self._preview_failed(str(err))
-            return
-        self.variable_form.set_variables(template.variables or template.used_variables())
-        values = self.variable_form.values()
-        model_path, n_ctx = self.model_path, self.n_ctx
-
-        def work() -> ModelPrompt | str:
-            if model_path is None:
-                return render(template, values).text
-            return prompt_for_model(template, values, models.resolve(model_path), n_ctx=n_ctx)
-
-        self.preview_job.submit(work)
-
-    def _preview_done(self, result: ModelPrompt | str) -> None:
-        """The text as the model will see it (its chat format for chat templates) and its token count."""
-        if isinstance(result, str):
-            self.preview.setPlainText(result)
-            self.preview_status.setText("token count: waiting for the model")
-            return
-        self.preview.setPlainText(result.text)
-        if not result.fits:
-            self.preview_status.setText(
-                f"<span style='color:#b00020'><b>{result.tokens:,} tokens</b>: more than the model's context "
-                f"({result.n_ctx:,}); use fewer examples or a shorter input</span>"
-            )
-        else:
-            bos = " incl. BOS" if result.add_bos else ""
-            self.preview_status.setText(
-                f"<b>{result.tokens:,}</b> tokens{bos} for {html.escape(result.model)} (context {result.n_ctx:,})"
-            )
-
-    def _preview_failed(self, message: str) -> None:
-        self.preview_status.setText(f"<span style='color:#b00020'>{html.escape(message)}</span>")
-
-    def _fill_from_case(self, index: int) -> None:
-        values = self.case_picker.itemData(index)
-        if values:
-            self.variable_form.fill(values)
-            self.schedule_preview()
+        self.preview_panel.schedule()
 
     def _add_to_comparison(self) -> None:
         if self.current is None:
@@ -393,7 +326,7 @@ class TemplatesTab(QWidget):
 
     def _send(self) -> None:
         try:
-            text = render(self.edited_template(), self.variable_form.values()).text
+            text = self.preview_panel.prompt_text()
         except WorkbenchError as err:
             self.message.emit(str(err))
             return
@@ -431,5 +364,4 @@ class TemplatesTab(QWidget):
         )
 
     def shutdown(self) -> None:
-        self.preview_timer.stop()
-        self.preview_job.shutdown()
+        self.preview_panel.shutdown()
