@@ -109,7 +109,8 @@ def shoot_templates(app: QApplication, win: MainWindow) -> None:
     index = tab.case_picker.findText("arithmetic-zh:a02")
     tab.case_picker.setCurrentIndex(index)
     tab.preview_panel.fill_from_case(index)
-    wait(app, lambda: "tokens incl. BOS for" in tab.preview_status.text())
+    question = tab.case_picker.itemData(index)["question"]
+    wait(app, lambda: question in tab.preview.toPlainText() and "tokens incl. BOS for" in tab.preview_status.text())
     wait(app, lambda: False, 0.3)
     win.grab().save(str(HERE / "templates.png"))
     tab.body.setPlainText(tab.body.toPlainText().replace("解答:", "解答(请写出每一步):"))
@@ -118,6 +119,11 @@ def shoot_templates(app: QApplication, win: MainWindow) -> None:
     tab.history.list.setCurrentRow(1)
     wait(app, lambda: False, 0.3)
     win.grab().save(str(HERE / "templates-history.png"))
+    tab.open_template("arithmetic-cot-trigger-en")
+    tab.side_tabs.setCurrentIndex(0)
+    tab.editor_tabs.setCurrentIndex(tab.editor_tabs.count() - 1)  # Generation: the recommended settings
+    wait(app, lambda: False, 0.5)
+    win.grab().save(str(HERE / "templates-generation.png"))
 
 
 def shoot_compare(app: QApplication, win: MainWindow) -> None:

@@ -179,3 +179,11 @@ def test_fill_from_case_and_send_to_playground(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(tab, "ask_unsaved", lambda: QMessageBox.Discard)
     win.close()
     assert not win.isVisible()
+
+
+def test_opening_a_template_from_elsewhere_selects_it_in_the_library(qtbot, tab):
+    select(tab, "sentiment-instruction-en")
+    tab.open_template("arithmetic-cot-trigger-en")  # e.g. from another tab
+    assert tab.name_edit.text() == "arithmetic-cot-trigger-en"
+    assert tab.library.currentItem().data(Qt.UserRole) == "arithmetic-cot-trigger-en"
+    assert tab.settings_form.max_tokens.value() == 200 and tab.settings_form.stop.text() == "\\nQ:"

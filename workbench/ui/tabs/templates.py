@@ -232,6 +232,15 @@ class TemplatesTab(QWidget):
             self.message.emit(str(err))
             return
         self.load(template)
+        self._highlight_in_list(name)
+
+    def _highlight_in_list(self, name: str) -> None:
+        """The library list shows which template the editor holds (also when opened from elsewhere)."""
+        self.library.blockSignals(True)
+        for row in range(self.library.count()):
+            if self.library.item(row).data(Qt.UserRole) == name:
+                self.library.setCurrentRow(row)
+        self.library.blockSignals(False)
 
     def new_template(self) -> None:
         if not self.confirm_discard():
