@@ -91,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_library_parsers(commands)
     from workbench.cli.experiments import add_parsers as add_compare_parsers
+    from workbench.cli.explore import add_parsers as add_explore_parsers
 
     add_compare_parsers(commands)
+    add_explore_parsers(commands)
 
     runs = commands.add_parser("runs", help="list saved runs, or show one")
     runs.add_argument("id", nargs="?", type=int, help="show this run with every token")
@@ -102,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from workbench.cli import experiments, generation, library, tokens
+    from workbench.cli import experiments, explore, generation, library, tokens
 
     handler = {
         "gui": generation.cmd_gui,
@@ -118,6 +120,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "experiments": experiments.cmd_experiments,
         "export": experiments.cmd_export,
         "rate": experiments.cmd_rate,
+        "score": explore.cmd_score,
     }[args.command]
     return handler(args)
 

@@ -278,6 +278,17 @@ class NextTokenDistribution:
         }
 
 
+@dataclass(frozen=True)
+class PositionScore:
+    """One position of a text under teacher forcing: the token that is there, its raw log-probability
+    given everything before it, its rank (1: the model's first choice) and the top alternatives."""
+
+    id: int
+    logprob: float
+    rank: int
+    top: tuple[tuple[int, float], ...]  # (token id, logprob), most probable first
+
+
 OnToken = Callable[[TokenStep], None]
 
 
@@ -317,6 +328,10 @@ class Backend(Protocol):
     ) -> list[float]: ...
 
     def logits_after(self, token_ids: list[int]) -> np.ndarray: ...
+
+    def score_tokens(
+        self, token_ids: list[int], top: int = 5, stepwise_from: int | None = None
+    ) -> list[PositionScore]: ...
 
     def sibling(self, numerics: str) -> Backend: ...
 

@@ -23,6 +23,7 @@ from workbench.engine.base import (
     GenerationRequest,
     NextTokenDistribution,
     OnToken,
+    PositionScore,
     SamplingParams,
     Timings,
     seed_or_fresh,
@@ -30,6 +31,7 @@ from workbench.engine.base import (
 from workbench.engine.llama.decode_loop import Run, Utf8Text
 from workbench.engine.llama.options import LlamaLog, LoadOptions, quiet_llama_log
 from workbench.engine.llama.prompt_plan import PromptPlan, common_prefix, plan_prompt
+from workbench.engine.llama.teacher import score_positions
 from workbench.engine.llama.vocab import Vocabulary
 from workbench.engine.numerics import numeric_mode
 from workbench.engine.sampling import StepBuffers, apply_repeat_penalty, distribution, logsumexp, top_indices
@@ -340,6 +342,10 @@ class LlamaBackend:
                     total += float(logits[token]) - self.buffers.log_normaliser(logits)[1]
                 scores.append(total)
         return scores
+
+    def score_tokens(self, token_ids: list[int], top: int = 5, stepwise_from: int | None = None) -> list[PositionScore]:
+        """Teacher forcing: each position's log-probability, rank and top alternatives (teacher.py)."""
+        return score_positions(self, token_ids, top, stepwise_from)
 
     def sibling(self, numerics: str) -> LlamaBackend:
         """The same model loaded again in another numeric configuration (one sequence)."""
