@@ -89,3 +89,70 @@ def test_score_cli(cli):
     assert "".join(t["text"] for t in continued["tokens"]) == "玉山。"
     empty = cli("score", "--text", "")
     assert empty.code == 1 and empty.stderr.strip() == "workbench: the text to score is empty"
+
+
+BEAM_PROMPTS = ["The tallest mountain in Taiwan is", "台湾最高的山是", "def add(a, b):", "Once upon a time"]
+
+
+@pytest.fixture(scope="module")
+def wide_backend():
+    from workbench import models
+    from workbench.engine.llama import LlamaBackend, LoadOptions
+
+    engine = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=2048, n_parallel=8))
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize("prompt", BEAM_PROMPTS)
+def test_one_beam_is_greedy_and_the_best_beam_is_at_least_as_probable(wide_backend, prompt):
+    from workbench.engine.llama.beam import beam_search
+
+    greedy = wide_backend.generate(GenerationRequest(prompt, SamplingParams(temperature=0.0), max_tokens=6))
+    assert greedy.finish_reason == "length"
+    greedy_total = sum(step.logprob for step in greedy.tokens)
+    (one,) = beam_search(wide_backend, prompt, 1, 6).beams
+    assert one.token_ids == tuple(step.id for step in greedy.tokens) and one.text == greedy.text
+    assert one.total_logprob == pytest.approx(greedy_total, abs=1e-4)
+    result = beam_search(wide_backend, prompt, 4, 6)
+    totals = [beam.total_logprob for beam in result.beams]
+    assert len(result.beams) == 4 and totals == sorted(totals, reverse=True)
+    assert totals[0] >= greedy_total - 1e-4
+    for beam in result.beams:  # each beam's total is its tokens' sum, and the tree leads to it
+        assert beam.total_logprob == pytest.approx(sum(beam.logprobs))
+        path, node = [], beam.node
+        while node is not None:
+            path.append(result.nodes[node].token)
+            node = result.nodes[node].parent
+        assert tuple(reversed(path))[: len(beam.token_ids)] == beam.token_ids
+
+
+def test_a_beam_scores_like_the_same_text_decoded_alone(wide_backend):
+    """Exact batching: a beam in its own KV stream, copied from its parent's, has the numbers of that
+    text generated alone, token by token."""
+    from workbench.engine.llama.beam import beam_search
+
+    prompt = "The tallest mountain in Taiwan is"
+    result = beam_search(wide_backend, prompt, 4, 6)
+    for beam in result.beams[1:]:
+        ids = wide_backend.tokenize(prompt)
+        scores = wide_backend.score_tokens(ids + list(beam.token_ids), top=1, stepwise_from=len(ids))
+        alone = [s.logprob for s in scores[len(ids) - 1 :]]
+        assert alone == pytest.approx(list(beam.logprobs), abs=1e-4)
+
+
+def test_beam_cli_and_its_bad_inputs(cli):
+    result = cli("generate", "-p", "The tallest mountain in Taiwan is", "--beams", "3", "-n", "4", "--json")
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert len(doc["beams"]) == 3 and doc["beams"][0]["total_logprob"] >= doc["beams"][2]["total_logprob"]
+    bad = {
+        ("--beams", "9"): "beams must be between 1 and 8 (got 9)",
+        ("--beams", "0"): "beams must be between 1 and 8 (got 0)",
+        ("--beams", "2", "-t", "0.7"): "--beams does not take --temperature 0.7",
+        ("--beams", "2", "--samples", "3"): "--samples 3",
+        ("--beams", "2", "--stop", "\\n"): "--stop",
+    }
+    for extra, message in bad.items():
+        run = cli("generate", "-p", "x", *extra)
+        assert run.code == 1 and message in run.stderr and run.stderr.count("\n") == 1, (extra, run.stderr)

@@ -62,3 +62,38 @@ def cmd_score(args: argparse.Namespace) -> int:
     )
     opts.emit(args, result.to_dict(), "\n".join(lines))
     return 0
+
+
+def beam_conflicts(args: argparse.Namespace) -> list[str]:
+    """Settings that contradict beam search, said by name."""
+    conflicts = []
+    if args.temperature not in (None, 0):
+        conflicts.append(f"--temperature {args.temperature:g} (beam search ranks by probability, it rolls no dice)")
+    if args.samples != 1:
+        conflicts.append(f"--samples {args.samples} (it returns its B beams)")
+    if args.stop:
+        conflicts.append("--stop (a beam ends at the model's end of text or at --max-tokens)")
+    if args.repeat_penalty != 1.0:
+        conflicts.append(f"--repeat-penalty {args.repeat_penalty:g} (beams are ranked by the raw model)")
+    return conflicts
+
+
+def run_beams(args: argparse.Namespace, prompt: str) -> int:
+    from workbench.engine.llama.beam import check_beams
+
+    check_beams(args.beams, args.beams)
+    conflicts = beam_conflicts(args)
+    if conflicts:
+        raise InputError("--beams does not take " + "; ".join(conflicts))
+    args.parallel = max(args.parallel, args.beams)
+    backend = opts.load_backend(args)
+    from workbench.engine.llama.beam import beam_search
+
+    result = beam_search(backend, prompt, args.beams, args.max_tokens, add_bos=not args.no_bos)
+    document = {"model": backend.info.name, **backend.options.describe(), **result.to_dict()}
+    lines = []
+    for i, beam in enumerate(result.beams):
+        lines.append(f"--- beam {i + 1}: total log-probability {beam.total_logprob:.3f} ({beam.finish_reason}) ---")
+        lines.append(prompt + beam.text)
+    opts.emit(args, document, "\n".join(lines))
+    return 0

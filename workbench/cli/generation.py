@@ -44,7 +44,11 @@ def _request(args: argparse.Namespace, prompt: str, params: SamplingParams) -> G
 
 def cmd_generate(args: argparse.Namespace) -> int:
     prompt = opts.read_prompt(args)
-    params = sampling_params(args)
+    if args.beams is not None:
+        from workbench.cli.explore import run_beams
+
+        return run_beams(args, prompt)
+    params = sampling_params(args, temperature=SamplingParams().temperature)
     if args.samples < 1:
         raise InvalidParameterError(f"samples must be >= 1 (got {args.samples})")
     request = _request(args, prompt, params)

@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--parallel", type=int, default=4, help="samples decoded together (1: one after another; results are equal)"
     )
     generate.add_argument("--no-log", action="store_true", help="do not save the run to the database")
+    generate.add_argument(
+        "--beams",
+        type=int,
+        metavar="B",
+        help="beam search: the B (1..8) most probable continuations, best first, with the search tree "
+        "(no temperature, samples, stop strings or repeat penalty; not saved as a run)",
+    )
+    generate.set_defaults(temperature=None)  # None: 0.8, or no temperature at all for --beams
     generate.add_argument("--json", action="store_true")
 
     next_token = commands.add_parser("next", help="the next-token distribution after a prompt")
