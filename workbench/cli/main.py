@@ -129,6 +129,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "export": experiments.cmd_export,
         "rate": experiments.cmd_rate,
         "score": explore.cmd_score,
+        "tree": explore.cmd_tree,
     }[args.command]
     return handler(args)
 

@@ -102,6 +102,7 @@ class GenerationRequest:
     top_logprobs: int = 10
     add_bos: bool = True
     special: bool = False  # parse control tokens written in the prompt (chat-formatted prompts)
+    prompt_ids: tuple[int, ...] = ()  # the prompt as token ids (a branch of the Explorer); `prompt` is then its text
 
     def validate(self) -> GenerationRequest:
         self.params.validate()
@@ -268,12 +269,14 @@ class NextTokenDistribution:
     candidates: tuple[Candidate, ...]
     kept_count: int  # how many vocabulary entries the transforms keep
     kept_mass: float  # raw probability mass of the kept tokens
+    entropy_bits: float = math.nan  # of the raw distribution over the whole vocabulary
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "prompt_tokens": self.prompt_tokens,
             "kept_count": self.kept_count,
             "kept_mass": self.kept_mass,
+            "entropy_bits": self.entropy_bits,
             "candidates": [c.to_dict() for c in self.candidates],
         }
 

@@ -6,10 +6,12 @@ from workbench.store.experiments import ExperimentsMixin
 from workbench.store.library import LibraryMixin
 from workbench.store.runs import RunsMixin, RunSummary
 from workbench.store.schema import MIGRATIONS
+from workbench.store.trees import TreesMixin
 
 
-class Store(RunsMixin, LibraryMixin, ExperimentsMixin):
-    """Runs, templates (versioned), datasets and their cases, experiments and ratings in one file."""
+class Store(RunsMixin, LibraryMixin, ExperimentsMixin, TreesMixin):
+    """Runs, templates (versioned), datasets and their cases, experiments and ratings, and the Explorer's
+    branch trees in one file."""
 
 
 __all__ = ["MIGRATIONS", "RunSummary", "Store"]

@@ -200,6 +200,45 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     db["template_versions"].add_column("settings", str)
 
 
+def _migration_7(db: sqlite_utils.Database) -> None:
+    """Branch trees of the Explorer: a prompt (the root) and every token chosen by hand, rolled, taken
+    greedily or found by beam search or N runs, as nodes; a different choice at a node is a sibling."""
+    db["trees"].create(
+        {
+            "id": int,
+            "name": str,
+            "model": str,
+            "model_path": str,
+            "prompt": str,
+            "add_bos": int,
+            "numerics": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"prompt"},
+    )
+    db["tree_nodes"].create(
+        {
+            "id": int,
+            "tree_id": int,
+            "parent_id": int,  # NULL: the root (the prompt)
+            "token_id": int,
+            "bytes_hex": str,
+            "logprob": float,  # raw model log-probability given the path before it
+            "prob_sampled": float,  # probability under the settings it was chosen with (rolls)
+            "how": str,  # prompt, pick, roll, greedy, auto, beam, runs
+            "seed": int,  # rolls: the seed of the draw
+            "params": str,  # JSON: the sampling settings of a roll / auto step
+            "count": int,  # N runs: how many runs passed through this node
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("tree_id", "trees", "id"), ("parent_id", "tree_nodes", "id")],
+    )
+    db["tree_nodes"].create_index(["tree_id", "parent_id", "token_id"], unique=True)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
@@ -207,5 +246,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 ]
 FTS_COLUMNS = {"templates": ["name", "description", "body", "tags"]}

@@ -7,7 +7,6 @@ position's logits are read (no `logits_all`: that would hold n_ctx x vocab float
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -18,7 +17,6 @@ import numpy as np
 
 from workbench.config import default_threads
 from workbench.engine.base import (
-    Candidate,
     Generation,
     GenerationRequest,
     NextTokenDistribution,
@@ -28,13 +26,14 @@ from workbench.engine.base import (
     Timings,
     seed_or_fresh,
 )
-from workbench.engine.llama.decode_loop import Run, Utf8Text
+from workbench.engine.llama.decode_loop import Run
 from workbench.engine.llama.options import LlamaLog, LoadOptions, quiet_llama_log
 from workbench.engine.llama.prompt_plan import PromptPlan, common_prefix, plan_prompt
 from workbench.engine.llama.teacher import score_positions
 from workbench.engine.llama.vocab import Vocabulary
+from workbench.engine.next_token import describe_next
 from workbench.engine.numerics import numeric_mode
-from workbench.engine.sampling import StepBuffers, apply_repeat_penalty, distribution, logsumexp, top_indices
+from workbench.engine.sampling import StepBuffers
 from workbench.errors import ContextOverflowError, EngineError, InvalidParameterError, ModelLoadError
 from workbench.models import ModelInfo, inspect
 
@@ -231,18 +230,28 @@ class LlamaBackend:
         pointer = self.llama_cpp.llama_get_logits_ith(self.ctx, -1)
         return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
 
+    def request_ids(self, request: GenerationRequest) -> list[int]:
+        """A request's prompt as token ids (given, or tokenized), checked to leave room for one token."""
+        if not request.prompt_ids:
+            return self.prepare_prompt(request.prompt, request.add_bos, room=1, special=request.special)
+        self.check_fits(len(request.prompt_ids), room=1)
+        return list(request.prompt_ids)
+
+    def check_fits(self, count: int, room: int) -> None:
+        limit = self.n_ctx - room
+        if count > limit:
+            raise ContextOverflowError(
+                f"the prompt is {count:,} tokens, {count - limit:,} over the "
+                f"context of {self.n_ctx:,} (which must leave room for {room} generated token(s))"
+            )
+
     def prepare_prompt(self, prompt: str, add_bos: bool, room: int, special: bool = False) -> list[int]:
         """Token ids of a prompt that must fit the context with `room` tokens to spare; `special`: control
         tokens written in the text (a chat format's <start_of_turn>) are parsed as such."""
         prompt_ids = self.tokenize(prompt, add_bos=add_bos, special=special)
         if not prompt_ids:
             raise InvalidParameterError("the prompt is empty")
-        limit = self.n_ctx - room
-        if len(prompt_ids) > limit:
-            raise ContextOverflowError(
-                f"the prompt is {len(prompt_ids):,} tokens, {len(prompt_ids) - limit:,} over the "
-                f"context of {self.n_ctx:,} (which must leave room for {room} generated token(s))"
-            )
+        self.check_fits(len(prompt_ids), room)
         return prompt_ids
 
     # -- generation ------------------------------------------------------------------
@@ -255,7 +264,7 @@ class LlamaBackend:
         seed = seed_or_fresh(request.params.seed)
         with self.lock:
             self.cancel_event.clear()
-            prompt_ids = self.prepare_prompt(request.prompt, request.add_bos, room=1, special=request.special)
+            prompt_ids = self.request_ids(request)
             started = time.perf_counter()
             first_logits = self._eval_prompt(prompt_ids)
             prompt_ms = (time.perf_counter() - started) * 1000
@@ -281,37 +290,10 @@ class LlamaBackend:
         self, prompt: str, params: SamplingParams, top: int = 20, add_bos: bool = True, special: bool = False
     ) -> NextTokenDistribution:
         """The distribution over the next token after `prompt`, before and after the transforms."""
-        params.validate()
-        if top < 1:
-            raise InvalidParameterError(f"top must be >= 1 (got {top})")
         with self.lock:
             prompt_ids = self.prepare_prompt(prompt, add_bos, room=0, special=special)
             raw = self._eval_prompt(prompt_ids)
-            work = (
-                apply_repeat_penalty(raw, prompt_ids[-params.repeat_last_n :], params.repeat_penalty)
-                if params.repeat_penalty != 1.0 and params.repeat_last_n
-                else raw
-            )
-            dist = distribution(work, params)
-            ids = top_indices(raw, top)
-            lse = self.buffers.log_normaliser(raw)[1]
-            sampled = dist.prob_of(ids)
-            kept_mass = float(np.exp(logsumexp(raw[dist.ids]) - lse)) if dist.truncated else 1.0
-            text = Utf8Text()
-            candidates = tuple(
-                Candidate(
-                    int(t),
-                    text.preview(self.token_bytes(int(t)), b""),
-                    self.token_bytes(int(t)),
-                    float(raw[t]) - lse,
-                    math.exp(float(raw[t]) - lse),
-                    float(p),
-                    bool(p > 0),
-                    dist.removed_by(int(t)),
-                )
-                for t, p in zip(ids, sampled, strict=True)
-            )
-        return NextTokenDistribution(len(prompt_ids), candidates, dist.kept_count, kept_mass)
+            return describe_next(raw, prompt_ids, params, top, self.token_bytes, self.buffers)
 
     def continuation_logprobs(
         self, prompt: str, continuations: Sequence[str], add_bos: bool = True, special: bool = False

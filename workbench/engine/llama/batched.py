@@ -113,9 +113,7 @@ class _Batch:
             request = self.requests[index]
             try:
                 request.validate()
-                prompt_ids = self.backend.prepare_prompt(
-                    request.prompt, request.add_bos, room=1, special=request.special
-                )
+                prompt_ids = self.backend.request_ids(request)
             except WorkbenchError as err:
                 self.queue.pop(0)
                 self.finish_error(index, err)
