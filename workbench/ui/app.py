@@ -12,6 +12,7 @@ from workbench import models
 from workbench.engine.numerics import BATCHING, NUMERICS
 from workbench.errors import WorkbenchError
 from workbench.ui.tabs.compare import CompareTab
+from workbench.ui.tabs.explorer import ExplorerTab
 from workbench.ui.tabs.playground import Playground
 from workbench.ui.tabs.templates import TemplatesTab
 from workbench.ui.tabs.tokenizer import TokenizerTab
@@ -33,11 +34,13 @@ class MainWindow(QMainWindow):
         self.store = self._open_store()
         self.templates = TemplatesTab(self.store) if self.store else None
         self.compare = CompareTab(self.store, self.settings) if self.store else None
+        self.explorer = ExplorerTab(self.store) if self.store else None
         self.tabs.addTab(self.playground, "Playground")
         self.tabs.addTab(self.tokenizer, "Tokenizer")
         if self.templates:
             self.tabs.addTab(self.templates, "Templates")
             self.tabs.addTab(self.compare, "Compare")
+            self.tabs.addTab(self.explorer, "Explorer")
         self.setCentralWidget(self.tabs)
         self._build_toolbar()
         self.model_label = QLabel("loading model…")
@@ -141,6 +144,8 @@ class MainWindow(QMainWindow):
             self.templates.sendToPlayground.connect(self._send_to_playground)
             self.templates.addToComparison.connect(self._add_to_comparison)
             self.compare.message.connect(self.show_error)
+            self.explorer.message.connect(self.show_error)
+            self.explorer.sendToPlayground.connect(self._send_to_playground)
             QShortcut(QKeySequence.Save, self, activated=self._save)
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.playground.run)
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.playground.run)
@@ -162,6 +167,7 @@ class MainWindow(QMainWindow):
     def load_model(self, name_or_path: str | None) -> None:
         if self.templates:  # the running grid ends after its current cell; the old model is freed after that
             self.compare.release_backend()
+            self.explorer.release_backend()
         self.model_label.setText("loading model…")
         self.playground.run_button.setEnabled(False)
         self.engine.requestLoad.emit(name_or_path or "", self.load_options())
@@ -191,6 +197,7 @@ class MainWindow(QMainWindow):
         if self.templates:
             self.templates.set_model(info.path, self.n_ctx)
             self.compare.set_backend(self.engine.worker.backend)
+            self.explorer.set_backend(self.engine.worker.backend)
 
     def _model_failed(self, message: str) -> None:
         self.model_label.setText("model not loaded" if self.model_info is None else self.model_label.text())
@@ -239,6 +246,7 @@ class MainWindow(QMainWindow):
         if self.templates:
             self.templates.shutdown()
             self.compare.shutdown()
+            self.explorer.shutdown()
             self.store.close()
         self.engine.shutdown()
         super().closeEvent(event)
