@@ -17,7 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench import models
-from workbench.engine import decode_loop, sampling
+from workbench.engine import sampling
+from workbench.engine.llama import decode_loop
 from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.engine.llama import LlamaBackend, LoadOptions
 

@@ -147,6 +147,50 @@ def shoot_compare(app: QApplication, win: MainWindow) -> None:
     win.grab().save(str(HERE / "compare-review.png"))
 
 
+def shoot_explorer(app: QApplication, win: MainWindow) -> None:
+    tab = win.explorer
+    win.tabs.setCurrentWidget(tab)
+
+    def idle() -> bool:
+        return tab.view is not None and tab.new_button.isEnabled()
+
+    tab.prefix.setPlainText("罕见的汉字:龘")  # the next tokens include UTF-8 byte fragments
+    tab.new_tree()
+    wait(app, idle)
+    tab.temperature.setValue(100)
+    tab.top_k.setValue(0)
+    tab.min_p.setValue(0)
+    tab.top_n.setValue(24)
+    wait(app, lambda: False, 0.3)
+    win.grab().save(str(HERE / "explorer-chinese.png"))
+    tab.prefix.setPlainText("台湾最高的山是")
+    tab.new_tree()
+    wait(app, idle)
+    tab.auto_steps.setValue(24)
+    tab.auto()  # greedy: falls into a loop
+    wait(app, lambda: idle() and len(tab.view.tree.nodes) > 20)
+    tab.branches.setCurrentItem(tab.branches.items[tab.view.tree.root])
+    wait(app, lambda: idle() and tab.view.node == tab.view.tree.root)
+    tab.auto_greedy.setChecked(False)
+    tab.random_seed.setChecked(False)
+    tab.seed.setValue(7)
+    tab.temperature.setValue(80)
+    tab.top_k.setValue(40)
+    tab.min_p.setValue(5)
+    tab.auto()  # sampled from the same prefix
+    wait(app, lambda: idle() and len(tab.view.tree.leaves()) == 2)
+    wait(app, lambda: False, 0.3)
+    win.grab().save(str(HERE / "explorer-loop.png"))
+    tab.prefix.setPlainText("The tallest mountain in Taiwan is")
+    tab.new_tree()
+    wait(app, idle)
+    tab.beams.setValue(4)
+    tab.add_beams()
+    wait(app, lambda: idle() and len(tab.view.tree.nodes) > 4)
+    wait(app, lambda: False, 0.3)
+    win.grab().save(str(HERE / "explorer-beams.png"))
+
+
 def main() -> None:
     app = QApplication.instance() or QApplication(sys.argv)
     scratch = Path(tempfile.mkdtemp())
@@ -162,6 +206,7 @@ def main() -> None:
     shoot_tokenizer(app, win)
     shoot_templates(app, win)
     shoot_compare(app, win)
+    shoot_explorer(app, win)
     win.close()
 
 

@@ -204,7 +204,7 @@ def cmd_tree(args: argparse.Namespace) -> int:
     elif args.action == "runs":
         tree = trees.add_runs(store, backend, tree, node, args.runs, args.steps, opts.sampling_params(args))
     else:
-        tree = trees.add_beams(store, backend, tree, None, args.beams, args.steps)
+        tree, _ = trees.add_beams(store, backend, tree, None, args.beams, args.steps)
     opts.emit(args, tree.to_dict(), _tree_text(tree))
     return 0
 

@@ -282,8 +282,11 @@ def add_runs(
     return load_tree(store, tree.id)
 
 
-def add_beams(store, backend: Backend, tree: Tree, node_id: int | None, beams: int, steps: int) -> Tree:
-    """Beam search from the node; every kept candidate of every step becomes a node (the search as a tree)."""
+def add_beams(
+    store, backend: Backend, tree: Tree, node_id: int | None, beams: int, steps: int
+) -> tuple[Tree, int]:
+    """Beam search from the node; every kept candidate of every step becomes a node (the search as a
+    tree). Returns the tree and the last node of the best beam."""
     from workbench.engine.llama.beam import beam_search
 
     if tree.path(node_id):
@@ -294,7 +297,7 @@ def add_beams(store, backend: Backend, tree: Tree, node_id: int | None, beams: i
         placed[node.id] = store.add_tree_node(
             tree.id, placed[node.parent], node.token, backend.token_bytes(node.token), node.logprob, "beam"
         )
-    return load_tree(store, tree.id)
+    return load_tree(store, tree.id), placed[result.beams[0].node]
 
 
 def repetition(token_ids: list[int]) -> dict[str, float]:

@@ -336,7 +336,7 @@ class ExplorerTab(QWidget):
         if self.view is None:
             return
         tree, beams = self.view.tree, self.beams.value()
-        self._submit(lambda backend, store: self._root(trees.add_beams(store, backend, tree, None, beams, 8)))
+        self._submit(lambda backend, store: trees.add_beams(store, backend, tree, None, beams, 8))
 
     def send(self) -> None:
         if self.view is not None:
