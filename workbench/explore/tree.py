@@ -282,9 +282,7 @@ def add_runs(
     return load_tree(store, tree.id)
 
 
-def add_beams(
-    store, backend: Backend, tree: Tree, node_id: int | None, beams: int, steps: int
-) -> tuple[Tree, int]:
+def add_beams(store, backend: Backend, tree: Tree, node_id: int | None, beams: int, steps: int) -> tuple[Tree, int]:
     """Beam search from the node; every kept candidate of every step becomes a node (the search as a
     tree). Returns the tree and the last node of the best beam."""
     from workbench.engine.llama.beam import beam_search

@@ -87,6 +87,8 @@ class ExplorerTab(QWidget):
         self.text = QTextBrowser()
         self.text.setMaximumHeight(150)
         self.meter = QLabel("")
+        self.branch_list = QTextBrowser()
+        self.branch_list.setMaximumHeight(110)
         self.chart = NextTokenChart()
         self.chart.picked.connect(self.pick)
         self.summary = QLabel("")
@@ -95,6 +97,7 @@ class ExplorerTab(QWidget):
         middle_layout.setContentsMargins(0, 0, 0, 0)
         middle_layout.addWidget(self.text)
         middle_layout.addWidget(self.meter)
+        middle_layout.addWidget(self.branch_list)
         middle_layout.addWidget(
             QLabel(
                 "<b>Next token</b>: light bar raw probability, dark bar after the settings; "
@@ -270,6 +273,7 @@ class ExplorerTab(QWidget):
             f"branch: {len(ids)} tokens, log p {tree.total_logprob(node):.2f} · repeated 3-grams "
             f"{meter['repeated_3grams']:.0%} · distinct-2 {meter['distinct_2']:.2f}"
         )
+        self.branch_list.setHtml(branches_html(tree))
 
     def current_node(self) -> int | None:
         return self.view.node if self.view else None
@@ -353,6 +357,23 @@ class ExplorerTab(QWidget):
 
     def shutdown(self) -> None:
         self.job.shutdown()
+
+
+def branches_html(tree: trees.Tree) -> str:
+    """Every branch side by side (greedy, sampled, beams, runs): how it was grown, its total
+    log-probability, its repetition and its text, most probable first."""
+    rows = []
+    for leaf in sorted(tree.leaves(), key=lambda n: -tree.total_logprob(n.id)):
+        path = tree.path(leaf.id)
+        meter = trees.repetition([n.token_id for n in path])
+        how = "/".join(dict.fromkeys(n.how for n in path))
+        text = html.escape(visible_text(tree.continuation(leaf.id), line_breaks=False))
+        rows.append(
+            f"<tr><td>{how}</td><td align=right>{tree.total_logprob(leaf.id):.2f}</td>"
+            f"<td align=right>{len(path)}</td><td align=right>{meter['repeated_3grams']:.0%}</td><td>{text}</td></tr>"
+        )
+    header = "<tr><th>grown by</th><th>log p</th><th>tokens</th><th>rep. 3-grams</th><th>branch</th></tr>"
+    return f"<table cellspacing=4>{header}{''.join(rows)}</table>"
 
 
 def _child(tree: trees.Tree, node: int, token: int) -> int:
