@@ -42,8 +42,10 @@ def main() -> None:
         start = time.perf_counter()
         describe_next(raw, ids, params, 20, backend.token_bytes, backend.buffers)
         reshapes.append((time.perf_counter() - start) * 1000)
-    print(f"re-shape (20 bars, 262,144 logits): median {statistics.median(reshapes):.2f} ms, "
-          f"max {max(reshapes):.2f} ms over {len(reshapes)} slider moves")
+    print(
+        f"re-shape (20 bars, 262,144 logits): median {statistics.median(reshapes):.2f} ms, "
+        f"max {max(reshapes):.2f} ms over {len(reshapes)} slider moves"
+    )
     steps = []
     node = None
     for _ in range(args.rounds * 5):
@@ -65,8 +67,10 @@ def main() -> None:
         plain_rates.append(len(plain.tokens) / (time.perf_counter() - start))
         backend.reset_cache()
     auto, plain = statistics.median(auto_rates), statistics.median(plain_rates)
-    print(f"Auto {args.steps} (greedy, each token saved as a node): {auto:.1f} tok/s; plain generate "
-          f"{plain:.1f} tok/s; ratio {auto / plain:.2f}")
+    print(
+        f"Auto {args.steps} (greedy, each token saved as a node): {auto:.1f} tok/s; plain generate "
+        f"{plain:.1f} tok/s; ratio {auto / plain:.2f}"
+    )
     backend.close()
 
 

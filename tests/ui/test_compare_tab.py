@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtTest import QTest
 
 from workbench import experiments
@@ -59,6 +59,14 @@ def test_build_run_inspect_and_review(qtbot, window, cli):
     headers = [results.headerData(c, Qt.Horizontal) for c in range(3)]
     dialog = tab.inspect(0, headers.index("sentiment-instruction-en"))
     assert isinstance(dialog, CellInspector) and dialog.views and dialog.views[0].tokens
+    first_view = dialog.views[0]
+    dialog._pin(first_view, 0, QPoint(5, 5))  # a click on the first token pins its card
+    alternative = first_view.tokens[0].top[1].id
+    with qtbot.waitSignal(window.explorer.job.finished, timeout=30_000):
+        dialog.popup.chart.picked.emit(alternative)  # "what if it had said this?"
+    assert window.tabs.currentWidget() is window.explorer
+    assert [n.token_id for n in window.explorer.view.tree.path(window.explorer.view.node)] == [alternative]
+    window.tabs.setCurrentWidget(tab)
     dialog.close()
     cloze = tab.inspect(0, headers.index("sentiment-cloze-en"))
     assert cloze is not None and not cloze.views  # label likelihood: the choice distribution, no tokens

@@ -37,8 +37,20 @@ def test_chart_matches_the_cli_and_sliders_reshape_without_the_model(qtbot, wind
     tab.min_p.setValue(2)
     tab.top_n.setValue(10)
     shown = cli(
-        "next", "-p", "台湾最高的山是", "-t", "0.7", "--top-k", "20", "--top-p", "0.9", "--min-p", "0.02", "--top",
-        "10", "--json",
+        "next",
+        "-p",
+        "台湾最高的山是",
+        "-t",
+        "0.7",
+        "--top-k",
+        "20",
+        "--top-p",
+        "0.9",
+        "--min-p",
+        "0.02",
+        "--top",
+        "10",
+        "--json",
     ).json()
     chart = tab.chart.dist
     assert [c.id for c in chart.candidates] == [c["id"] for c in shown["candidates"]]
@@ -104,3 +116,30 @@ def test_beam_search_draws_its_tree_and_errors_are_messages(qtbot, window):
     tab.new_tree()
     qtbot.waitUntil(lambda: bool(window.errors), timeout=10_000)
     assert window.errors[-1] == "the prompt is empty" and tab.new_button.isEnabled()
+
+
+def test_an_alternative_in_a_playground_token_card_opens_the_explorer_there(qtbot, window):
+    from PySide6.QtCore import QPoint
+
+    playground = window.playground
+    playground.prompt.setPlainText("The tallest mountain in Taiwan is")
+    playground.temperature.set_value(0.0)
+    playground.max_tokens.set_value(5)
+    playground.samples.set_value(1)
+    playground.run()
+    qtbot.waitUntil(
+        lambda: playground.run_button.isEnabled() and bool(playground.columns[0].view.tokens), timeout=30_000
+    )
+    view = playground.columns[0].view
+    qtbot.waitUntil(lambda: len(view.tokens) == 5, timeout=30_000)
+    playground._pin(view, 2, QPoint(10, 10))  # click the third token: its card is pinned
+    step = view.tokens[2]
+    alternative = step.top[1]
+    playground.popup.chart.picked.emit(alternative.id)  # click the second alternative in the card
+    tab = window.explorer
+    assert window.tabs.currentWidget() is tab
+    qtbot.waitUntil(lambda: idle(tab) and tab.view.tree.nodes[tab.view.node].how == "what-if", timeout=30_000)
+    path = tab.view.tree.path(tab.view.node)
+    assert [n.token_id for n in path] == [view.tokens[0].id, view.tokens[1].id, alternative.id]
+    assert path[-1].logprob == pytest.approx(alternative.logprob)  # the number the card showed
+    assert tab.view.tree.prompt == "The tallest mountain in Taiwan is"

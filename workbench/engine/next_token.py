@@ -15,7 +15,7 @@ from workbench.engine.base import Candidate, NextTokenDistribution, SamplingPara
 from workbench.engine.sampling import StepBuffers, apply_repeat_penalty, distribution, logsumexp, top_indices
 from workbench.errors import InvalidParameterError
 
-MAX_TOP = 50
+MAX_TOP = 50  # bars the Explorer's chart shows at most
 
 
 def describe_next(
@@ -28,8 +28,8 @@ def describe_next(
 ) -> NextTokenDistribution:
     """The distribution after `context_ids` whose raw next-token logits are `raw` (not modified)."""
     params.validate()
-    if not 1 <= top <= MAX_TOP:
-        raise InvalidParameterError(f"top must be between 1 and {MAX_TOP} (got {top})")
+    if top < 1:
+        raise InvalidParameterError(f"top must be >= 1 (got {top})")
     buffers = buffers or StepBuffers(raw.size)
     recent = list(context_ids)[-params.repeat_last_n :] if params.repeat_last_n else []
     work = apply_repeat_penalty(raw, recent, params.repeat_penalty) if params.repeat_penalty != 1.0 and recent else raw

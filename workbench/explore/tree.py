@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from workbench.engine.base import Backend, GenerationRequest, NextTokenDistribution, SamplingParams, seed_or_fresh
+from workbench.engine.base import (
+    Backend,
+    GenerationRequest,
+    NextTokenDistribution,
+    SamplingParams,
+    TokenStep,
+    seed_or_fresh,
+)
 from workbench.engine.next_token import describe_next
 from workbench.engine.sampling import distribution, logsumexp
 from workbench.errors import InputError, InvalidParameterError
@@ -296,6 +303,32 @@ def add_beams(store, backend: Backend, tree: Tree, node_id: int | None, beams: i
             tree.id, placed[node.parent], node.token, backend.token_bytes(node.token), node.logprob, "beam"
         )
     return load_tree(store, tree.id), placed[result.beams[0].node]
+
+
+def what_if(
+    store, backend: Backend, prompt: str, add_bos: bool, steps: list[TokenStep], alternative: int
+) -> tuple[Tree, int]:
+    """A tree for "what if the model had said this?": the generated tokens up to the last of `steps`
+    (with the log-probabilities they were generated with), then `alternative` in the last one's place,
+    with the log-probability the token card showed for it. Returns the tree and the alternative's node."""
+    if not steps:
+        raise InvalidParameterError("no generated token to replace")
+    tree = new_tree(store, backend, prompt, add_bos=add_bos)
+    parent = tree.root
+    for step in steps[:-1]:
+        parent = store.add_tree_node(tree.id, parent, step.id, step.bytes, step.logprob, "generated")
+    shown = {alt.id: alt.logprob for alt in steps[-1].top}
+    if alternative not in shown:
+        tree = pick(store, backend, load_tree(store, tree.id), parent, alternative, "what-if")
+        return tree, _child_of(tree, parent, alternative)
+    node = store.add_tree_node(
+        tree.id, parent, alternative, backend.token_bytes(alternative), shown[alternative], "what-if"
+    )
+    return load_tree(store, tree.id), node
+
+
+def _child_of(tree: Tree, parent: int, token: int) -> int:
+    return next(c for c in tree.node(parent).children if tree.nodes[c].token_id == token)
 
 
 def repetition(token_ids: list[int]) -> dict[str, float]:

@@ -146,6 +146,8 @@ class MainWindow(QMainWindow):
             self.compare.message.connect(self.show_error)
             self.explorer.message.connect(self.show_error)
             self.explorer.sendToPlayground.connect(self._send_to_playground)
+            self.playground.exploreRequested.connect(self._explore)
+            self.compare.exploreRequested.connect(self._explore)
             QShortcut(QKeySequence.Save, self, activated=self._save)
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.playground.run)
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.playground.run)
@@ -158,6 +160,11 @@ class MainWindow(QMainWindow):
     def _add_to_comparison(self, name: str) -> None:
         self.compare.add_template(name)
         self.tabs.setCurrentWidget(self.compare)
+
+    def _explore(self, prompt: str, add_bos: bool, before: list, alternative: int) -> None:
+        """ "What if the model had said this?": the Explorer at that point with the alternative chosen."""
+        self.explorer.open_what_if(prompt, add_bos, before, alternative)
+        self.tabs.setCurrentWidget(self.explorer)
 
     def _send_to_playground(self, text: str) -> None:
         self.playground.prompt.setPlainText(text)

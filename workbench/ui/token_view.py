@@ -125,9 +125,16 @@ class TokenView(QTextEdit):
 
 
 class AlternativesChart(QWidget):
-    """Horizontal bars: raw probability (grey) and after-sampling probability (blue) per alternative."""
+    """Horizontal bars: raw probability (grey) and after-sampling probability (blue) per alternative.
+    A click on a row says which alternative (the owner may continue from it in the Explorer)."""
 
     ROW = 18
+    picked = Signal(int)  # token id of the alternative
+
+    def mousePressEvent(self, event) -> None:
+        row = int((event.position().y() - 2) // self.ROW)
+        if self.step is not None and 0 <= row < len(self.step.top):
+            self.picked.emit(self.step.top[row].id)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -167,6 +174,7 @@ class TokenPopup(QFrame):
     Pinned (clicked), it offers a numeric check when its owner can run one."""
 
     numericCheckRequested = Signal()
+    alternativeChosen = Signal(int)  # pinned: a click on an alternative ("what if the model had said this?")
 
     def __init__(self, parent: QWidget | None = None, can_check: bool = False) -> None:
         super().__init__(parent, Qt.ToolTip)
@@ -176,7 +184,11 @@ class TokenPopup(QFrame):
         self.header = QLabel()
         self.header.setTextFormat(Qt.PlainText)
         self.chart = AlternativesChart()
-        self.legend = QLabel("grey: raw probability   blue: after sampling   struck out: removed")
+        self.chart.picked.connect(self._picked)
+        self.legend = QLabel(
+            "grey: raw probability   blue: after sampling   struck out: removed\n"
+            "pinned (click the token): click an alternative to continue from it in the Explorer"
+        )
         self.legend.setStyleSheet("color: #666; font-size: 10px;")
         layout.addWidget(self.header)
         layout.addWidget(self.chart)
@@ -197,6 +209,12 @@ class TokenPopup(QFrame):
         self.can_check = can_check
         self.pinned = False
         self.step: TokenStep | None = None
+
+    def _picked(self, token_id: int) -> None:
+        if self.pinned:
+            self.hide()
+            self.pinned = False
+            self.alternativeChosen.emit(token_id)
 
     def _request_check(self) -> None:
         self.check_button.setEnabled(False)

@@ -46,6 +46,7 @@ EXPORT_FILTERS = {
 
 class CompareTab(QWidget):
     message = Signal(str)
+    exploreRequested = Signal(str, bool, list, int)  # from a cell's token card: continue in the Explorer
 
     def __init__(self, store, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -335,6 +336,7 @@ class CompareTab(QWidget):
         if not samples:
             return None
         dialog = CellInspector([self.store.grid_run(s["id"]) for s in samples], self)  # with their tokens
+        dialog.exploreRequested.connect(self.exploreRequested)
         dialog.show()
         return dialog
 

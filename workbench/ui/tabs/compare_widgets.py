@@ -61,7 +61,10 @@ class AccuracyChart(QWidget):
 
 
 class CellInspector(QDialog):
-    """What one grid cell produced: the prompt, every sample's tokens with probabilities, the choices."""
+    """What one grid cell produced: the prompt, every sample's tokens with probabilities, the choices.
+    Click a token to pin its card; click an alternative there to continue from it in the Explorer."""
+
+    exploreRequested = Signal(str, bool, list, int)  # prompt, add BOS, TokenSteps up to the pinned one, alternative
 
     def __init__(self, runs: list[dict[str, Any]], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +78,9 @@ class CellInspector(QDialog):
         layout.addWidget(prompt)
         layout.addWidget(ProbabilityLegend())
         self.popup = TokenPopup(self)
+        self.popup.alternativeChosen.connect(self._explore_alternative)
+        self.prompt_text, self.add_bos = first["prompt"], True
+        self.pinned_at: tuple[TokenView | None, int] = (None, -1)
         self.views: list[TokenView] = []
         for run in runs:
             mark = experiments.MARKS[is_correct(run["score"])]
@@ -96,10 +102,25 @@ class CellInspector(QDialog):
             view = TokenView()
             view.append_tokens([TokenStep.from_dict(t) for t in run["tokens"] or []])
             view.hovered.connect(lambda index, pos, view=view: self._hover(view, index, pos))
+            view.clicked.connect(lambda index, pos, view=view: self._pin(view, index, pos))
             layout.addWidget(view, 1)
             self.views.append(view)
 
+    def _pin(self, view: TokenView, index: int, pos: QPoint) -> None:
+        self.popup.pinned = not (self.popup.pinned and self.popup.step is view.tokens[index])
+        self.pinned_at = (view, index)
+        self.popup.show_step(view.tokens[index], pos)
+        if not self.popup.pinned:
+            self.popup.hide()
+
+    def _explore_alternative(self, token_id: int) -> None:
+        view, index = self.pinned_at
+        if view is not None:
+            self.exploreRequested.emit(self.prompt_text, self.add_bos, view.tokens[: index + 1], token_id)
+
     def _hover(self, view: TokenView, index: int, pos: QPoint) -> None:
+        if self.popup.pinned:
+            return
         if index < 0:
             self.popup.hide()
         else:

@@ -283,6 +283,11 @@ class ExplorerTab(QWidget):
         prompt = self.prefix.toPlainText()
         self._submit(lambda backend, store: self._root(trees.new_tree(store, backend, prompt)))
 
+    def open_what_if(self, prompt: str, add_bos: bool, before: list, alternative: int) -> None:
+        """A new tree: the prompt, the tokens generated before a token, then `alternative` in its place."""
+        self.prefix.setPlainText(prompt)
+        self._submit(lambda backend, store: trees.what_if(store, backend, prompt, add_bos, before, alternative))
+
     def open_tree(self, tree_id: int | None) -> None:
         if tree_id is not None:
             self._submit(lambda backend, store: self._root(self._checked(trees.load_tree(store, tree_id), backend)))

@@ -71,6 +71,7 @@ class SampleColumn(QWidget):
 class Playground(QWidget):
     runRequested = Signal(object, int)  # GenerationRequest, samples
     numericCheckRequested = Signal(str, bool, list)  # prompt, add BOS, token ids generated before the token
+    exploreRequested = Signal(str, bool, list, int)  # prompt, add BOS, TokenSteps up to the pinned one, alternative
     stopRequested = Signal()
     message = Signal(str)
 
@@ -106,6 +107,7 @@ class Playground(QWidget):
         self.copy_button.clicked.connect(self.copy_text)
         self.popup = TokenPopup(self, can_check=True)
         self.popup.numericCheckRequested.connect(self._request_numeric_check)
+        self.popup.alternativeChosen.connect(self._explore_alternative)
         self.pinned_at: tuple[TokenView, int] = (None, -1)
         self.last_request = GenerationRequest(" ")
         self.columns: list[SampleColumn] = []
@@ -234,6 +236,13 @@ class Playground(QWidget):
         self.popup.show_step(view.tokens[index], pos)
         if not self.popup.pinned:
             self.popup.hide()
+
+    def _explore_alternative(self, token_id: int) -> None:
+        """Open the Explorer where the pinned token was drawn, with this alternative chosen instead."""
+        view, index = self.pinned_at
+        self.exploreRequested.emit(
+            self.last_request.prompt, self.last_request.add_bos, view.tokens[: index + 1], token_id
+        )
 
     def _request_numeric_check(self) -> None:
         """The distribution the pinned token was drawn from, recomputed in the other configuration."""
