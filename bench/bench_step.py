@@ -18,9 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench import models
 from workbench.engine import sampling
-from workbench.engine.llama import decode_loop
 from workbench.engine.base import GenerationRequest, SamplingParams
-from workbench.engine.llama import LlamaBackend, LoadOptions
+from workbench.engine.llama import LlamaBackend, LoadOptions, decode_loop
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
 spent: dict[str, float] = {}
