@@ -189,6 +189,10 @@ def shoot_explorer(app: QApplication, win: MainWindow) -> None:
     wait(app, lambda: idle() and len(tab.view.tree.nodes) > 4)
     wait(app, lambda: False, 0.3)
     win.grab().save(str(HERE / "explorer-beams.png"))
+    tab.score("台湾最高的山是玉山,海拔3952米。The tallest mountain in Taiwan is Yushan.")
+    wait(app, lambda: tab.scored is not None)
+    wait(app, lambda: False, 0.3)
+    win.grab().save(str(HERE / "explorer-surprise.png"))
 
 
 def main() -> None:

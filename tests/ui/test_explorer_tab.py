@@ -143,3 +143,20 @@ def test_an_alternative_in_a_playground_token_card_opens_the_explorer_there(qtbo
     assert [n.token_id for n in path] == [view.tokens[0].id, view.tokens[1].id, alternative.id]
     assert path[-1].logprob == pytest.approx(alternative.logprob)  # the number the card showed
     assert tab.view.tree.prompt == "The tallest mountain in Taiwan is"
+
+
+def test_the_playground_prompt_coloured_by_surprise_equals_workbench_score(qtbot, window, cli):
+    window.playground.prompt.setPlainText("台湾最高的山是玉山。")
+    window.playground.surprise_button.click()
+    tab = window.explorer
+    assert window.tabs.currentWidget() is tab
+    qtbot.waitUntil(lambda: tab.scored is not None, timeout=30_000)
+    shown = cli("score", "--text", "台湾最高的山是玉山。", "--json").json()
+    assert [t.logprob for t in tab.scored.tokens] == pytest.approx([t["logprob"] for t in shown["tokens"]], abs=1e-6)
+    assert f"perplexity {shown['perplexity']:.2f}" in tab.meter.text()
+    from PySide6.QtCore import QUrl
+    from PySide6.QtWidgets import QToolTip
+
+    tab._hover_token(QUrl("#1"))  # the mouse over the second token of the text panel
+    second = shown["tokens"][1]
+    assert f"rank {second['rank']}" in QToolTip.text() and "bits" in QToolTip.text()

@@ -147,6 +147,7 @@ class MainWindow(QMainWindow):
             self.explorer.message.connect(self.show_error)
             self.explorer.sendToPlayground.connect(self._send_to_playground)
             self.playground.exploreRequested.connect(self._explore)
+            self.playground.surpriseRequested.connect(self._score_in_explorer)
             self.compare.exploreRequested.connect(self._explore)
             QShortcut(QKeySequence.Save, self, activated=self._save)
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.playground.run)
@@ -164,6 +165,10 @@ class MainWindow(QMainWindow):
     def _explore(self, prompt: str, add_bos: bool, before: list, alternative: int) -> None:
         """ "What if the model had said this?": the Explorer at that point with the alternative chosen."""
         self.explorer.open_what_if(prompt, add_bos, before, alternative)
+        self.tabs.setCurrentWidget(self.explorer)
+
+    def _score_in_explorer(self, text: str) -> None:
+        self.explorer.score(text)
         self.tabs.setCurrentWidget(self.explorer)
 
     def _send_to_playground(self, text: str) -> None:

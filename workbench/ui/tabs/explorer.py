@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QTextBrowser,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -32,8 +34,16 @@ from workbench.engine.base import SEED_RANGE, Backend, NextTokenDistribution, Sa
 from workbench.engine.next_token import MAX_TOP, describe_next
 from workbench.errors import InputError
 from workbench.explore import tree as trees
+from workbench.explore.surprise import TextScore, score_text
 from workbench.text.display import visible_text
-from workbench.ui.tabs.explorer_widgets import BranchTree, NextTokenChart
+from workbench.ui.tabs.explorer_widgets import (
+    BranchTree,
+    NextTokenChart,
+    branches_html,
+    surprise_html,
+    surprise_tip,
+    token_link,
+)
 from workbench.ui.token_view import probability_colour
 from workbench.ui.workers import LatestJob
 
@@ -61,6 +71,11 @@ class ExplorerTab(QWidget):
         self.job = LatestJob("explorer", self)
         self.job.finished.connect(self._shown)
         self.job.failed.connect(self._failed)
+        self.score_job = LatestJob("explorer-score", self)
+        self.score_job.finished.connect(self._scored)
+        self.score_job.failed.connect(self._failed)
+        self.scored: TextScore | None = None
+        self.text_shows_score = False
         self._build()
         self.refresh_trees()
 
@@ -86,6 +101,8 @@ class ExplorerTab(QWidget):
         left_layout.addWidget(self.branches, 1)
         self.text = QTextBrowser()
         self.text.setMaximumHeight(150)
+        self.text.setOpenLinks(False)
+        self.text.highlighted.connect(self._hover_token)
         self.meter = QLabel("")
         self.branch_list = QTextBrowser()
         self.branch_list.setMaximumHeight(110)
@@ -149,6 +166,9 @@ class ExplorerTab(QWidget):
         self.runs_button = self._button("N runs", self.add_runs, "N sampled continuations overlaid with counts")
         self.beams_button = self._button("Beam search", self.add_beams, "B beams from the prompt, drawn as a tree")
         self.send_button = self._button("Send to Playground", self.send, "the prefix and this branch")
+        self.score_button = self._button(
+            "How surprising?", lambda: self.score(), "colour the prefix and this branch by each token's probability"
+        )
         buttons.addWidget(self.roll_button, 0, 0)
         buttons.addWidget(self.greedy_button, 0, 1)
         buttons.addWidget(self.auto_button, 1, 0)
@@ -161,6 +181,7 @@ class ExplorerTab(QWidget):
         buttons.addWidget(self.beams_button, 3, 0)
         buttons.addWidget(self.beams, 3, 1)
         buttons.addWidget(self.send_button, 4, 0, 1, 2)
+        buttons.addWidget(self.score_button, 5, 0, 1, 2)
         panel = QWidget()
         layout = QVBoxLayout(panel)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -259,13 +280,14 @@ class ExplorerTab(QWidget):
         self.refresh_trees(select=view.tree.id)
 
     def _show_text(self) -> None:
+        self.text_shows_score = False
         tree, node = self.view.tree, self.view.node
         parts = [f"<span style='color:#666'>{html.escape(tree.prompt)}</span>"]
         for step in tree.path(node):
             prob = math.exp(step.logprob) if step.logprob is not None else 0.0
             colour = probability_colour(prob).name()
             text = html.escape(visible_text(step.bytes.decode("utf-8", errors="replace")) or f"<{step.bytes.hex()}>")
-            parts.append(f"<span style='background:{colour}' title='p {prob:.1%}'>{text}</span>")
+            parts.append(token_link(len(parts) - 1, text, colour))
         self.text.setHtml("<div style='font-size:14pt'>" + "".join(parts) + "</div>")
         ids = [n.token_id for n in tree.path(node)]
         meter = trees.repetition(ids)
@@ -351,6 +373,39 @@ class ExplorerTab(QWidget):
         if self.view is not None:
             self.sendToPlayground.emit(self.view.tree.prompt + self.view.tree.continuation(self.view.node))
 
+    def score(self, text: str | None = None) -> None:
+        """Colour a text (default: the prefix and the branch shown) by how surprising each token is."""
+        if self.backend is None:
+            self.message.emit("the model is still loading")
+            return
+        if text is None:
+            text = self.view.tree.prompt + self.view.tree.continuation(self.view.node) if self.view else ""
+            text = text or self.prefix.toPlainText()
+        backend = self.backend
+        self.score_job.submit(lambda: score_text(backend, text, top=5))
+
+    def _hover_token(self, url) -> None:
+        """The card of the token under the mouse in the text panel (a scored text, or the branch)."""
+        index = int(url.fragment()) if url.fragment().isdigit() else -1
+        tip = ""
+        if self.scored is not None and self.text_shows_score and 0 <= index < len(self.scored.tokens):
+            tip = surprise_tip(self.scored.tokens[index])
+        elif self.view is not None and not self.text_shows_score:
+            path = self.view.tree.path(self.view.node)
+            if 0 <= index < len(path):
+                node = path[index]
+                tip = f"p {math.exp(node.logprob):.2%} ({node.how}) · id {node.token_id} · bytes {node.bytes.hex(' ')}"
+        QToolTip.showText(QCursor.pos(), tip) if tip else QToolTip.hideText()
+
+    def _scored(self, result: TextScore) -> None:
+        self.scored = result
+        self.text_shows_score = True
+        self.text.setHtml(surprise_html(result))
+        self.meter.setText(
+            f"how surprising: {len(result.scored)} tokens scored, total log p {result.total_logprob:.2f}, "
+            f"perplexity {result.perplexity:.2f}, {result.bits_per_byte:.3f} bits per byte (hover a token)"
+        )
+
     def refresh_trees(self, select: int | None = None) -> None:
         self.saved.blockSignals(True)
         self.saved.clear()
@@ -362,23 +417,7 @@ class ExplorerTab(QWidget):
 
     def shutdown(self) -> None:
         self.job.shutdown()
-
-
-def branches_html(tree: trees.Tree) -> str:
-    """Every branch side by side (greedy, sampled, beams, runs): how it was grown, its total
-    log-probability, its repetition and its text, most probable first."""
-    rows = []
-    for leaf in sorted(tree.leaves(), key=lambda n: -tree.total_logprob(n.id)):
-        path = tree.path(leaf.id)
-        meter = trees.repetition([n.token_id for n in path])
-        how = "/".join(dict.fromkeys(n.how for n in path))
-        text = html.escape(visible_text(tree.continuation(leaf.id), line_breaks=False))
-        rows.append(
-            f"<tr><td>{how}</td><td align=right>{tree.total_logprob(leaf.id):.2f}</td>"
-            f"<td align=right>{len(path)}</td><td align=right>{meter['repeated_3grams']:.0%}</td><td>{text}</td></tr>"
-        )
-    header = "<tr><th>grown by</th><th>log p</th><th>tokens</th><th>rep. 3-grams</th><th>branch</th></tr>"
-    return f"<table cellspacing=4>{header}{''.join(rows)}</table>"
+        self.score_job.shutdown()
 
 
 def _child(tree: trees.Tree, node: int, token: int) -> int:

@@ -3,11 +3,16 @@ with the setting that removed them; click a bar to choose it) and the branch tre
 
 from __future__ import annotations
 
+import html
+import math
+
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
 from workbench.engine.base import NextTokenDistribution
+from workbench.explore import tree as trees
+from workbench.explore.surprise import TextScore
 from workbench.explore.tree import Tree
 from workbench.text.display import visible_text
 from workbench.ui.token_view import probability_colour
@@ -135,3 +140,46 @@ class BranchTree(QTreeWidget):
     def _changed(self, item: QTreeWidgetItem | None, _previous) -> None:
         if item is not None:
             self.nodeSelected.emit(int(item.data(0, Qt.UserRole)))
+
+
+LINK = "color:#000000; text-decoration:none"
+
+
+def token_link(index: int, text: str, colour: str) -> str:
+    """A token of a text panel: coloured by probability, a link so hovering it can show its card."""
+    return f"<a href='#{index}' style='{LINK}'><span style='background:{colour}'>{text}</span></a>"
+
+
+def surprise_tip(token) -> str:
+    prob = math.exp(token.logprob)
+    alternatives = ", ".join(f"{t!r} {math.exp(lp):.1%}" for _, t, lp in token.top[:3])
+    return f"p {prob:.2%} · {token.surprise_bits:.1f} bits · rank {token.rank}\ntop: {alternatives}"
+
+
+def surprise_html(result: TextScore) -> str:
+    """Each token on the colour of its probability (hover: surprise, rank and alternatives)."""
+    parts = []
+    for index, token in enumerate(result.tokens):
+        text = html.escape(visible_text(token.text, line_breaks=False)) if token.text else ""
+        if token.logprob is None:
+            parts.append(f"<span style='color:#666'>{text}</span>")
+        else:
+            parts.append(token_link(index, text, probability_colour(math.exp(token.logprob)).name()))
+    return "<div style='font-size:14pt'>" + "".join(parts) + "</div>"
+
+
+def branches_html(tree: trees.Tree) -> str:
+    """Every branch side by side (greedy, sampled, beams, runs): how it was grown, its total
+    log-probability, its repetition and its text, most probable first."""
+    rows = []
+    for leaf in sorted(tree.leaves(), key=lambda n: -tree.total_logprob(n.id)):
+        path = tree.path(leaf.id)
+        meter = trees.repetition([n.token_id for n in path])
+        how = "/".join(dict.fromkeys(n.how for n in path))
+        text = html.escape(visible_text(tree.continuation(leaf.id), line_breaks=False))
+        rows.append(
+            f"<tr><td>{how}</td><td align=right>{tree.total_logprob(leaf.id):.2f}</td>"
+            f"<td align=right>{len(path)}</td><td align=right>{meter['repeated_3grams']:.0%}</td><td>{text}</td></tr>"
+        )
+    header = "<tr><th>grown by</th><th>log p</th><th>tokens</th><th>rep. 3-grams</th><th>branch</th></tr>"
+    return f"<table cellspacing=4>{header}{''.join(rows)}</table>"

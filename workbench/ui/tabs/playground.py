@@ -73,6 +73,7 @@ class Playground(QWidget):
     numericCheckRequested = Signal(str, bool, list)  # prompt, add BOS, token ids generated before the token
     exploreRequested = Signal(str, bool, list, int)  # prompt, add BOS, TokenSteps up to the pinned one, alternative
     stopRequested = Signal()
+    surpriseRequested = Signal(str)  # the prompt, to be coloured by surprise in the Explorer
     message = Signal(str)
 
     def __init__(self) -> None:
@@ -101,6 +102,11 @@ class Playground(QWidget):
         self.chips = QCheckBox("token chips")
         self.chips.setChecked(True)
         self.copy_button = QPushButton("Copy text")
+        self.surprise_button = QPushButton("How surprising is the prompt?")
+        self.surprise_button.setToolTip(
+            "every token of the prompt coloured by its probability under the model (Explorer)"
+        )
+        self.surprise_button.clicked.connect(lambda: self.surpriseRequested.emit(self.prompt.toPlainText()))
         self.run_button.clicked.connect(self.run)
         self.stop_button.clicked.connect(self.stopRequested)
         self.chips.toggled.connect(self._set_chips)
@@ -137,6 +143,7 @@ class Playground(QWidget):
         panel_layout = QVBoxLayout(panel)
         panel_layout.addLayout(form)
         panel_layout.addLayout(buttons)
+        panel_layout.addWidget(self.surprise_button)
         panel_layout.addStretch(1)
         self.outputs = QSplitter(Qt.Horizontal)
         output_bar = QHBoxLayout()
