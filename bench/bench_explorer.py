@@ -48,11 +48,11 @@ def main() -> None:
     )
     steps = []
     node = None
-    for _ in range(args.rounds * 5):
-        start = time.perf_counter()
-        tree = trees.greedy(store, backend, tree, node)
+    for _ in range(args.rounds * 5):  # what the Explorer does on a click: the chart's cached logits give the
+        start = time.perf_counter()  # chosen token's log-probability, then the new node's chart is evaluated
+        tree = trees.pick(store, backend, tree, node, int(raw.argmax()), "greedy", raw)
         node = max(tree.nodes)
-        trees.next_at(backend, tree, node, SamplingParams(), top=20)
+        raw, _ = trees.next_at(backend, tree, node, SamplingParams(), top=20)
         steps.append((time.perf_counter() - start) * 1000)
     print(f"one Greedy click (append + the new chart's logits): median {statistics.median(steps):.0f} ms")
     auto_rates, plain_rates = [], []

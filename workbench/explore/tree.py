@@ -178,9 +178,19 @@ def _raw_logprob(raw: np.ndarray, token: int) -> float:
     return float(raw[token]) - logsumexp(raw)
 
 
-def pick(store, backend: Backend, tree: Tree, node_id: int | None, token: int, how: str = "pick") -> Tree:
-    """Append `token` at the node (a click on a bar; any token of the vocabulary, byte fragments too)."""
-    raw = backend.logits_after(context_ids(backend, tree, node_id))
+def pick(
+    store,
+    backend: Backend,
+    tree: Tree,
+    node_id: int | None,
+    token: int,
+    how: str = "pick",
+    raw: np.ndarray | None = None,
+) -> Tree:
+    """Append `token` at the node (a click on a bar; any token of the vocabulary, byte fragments too).
+    `raw`: the node's logits when the caller already has them (the Explorer's chart), saving an evaluation."""
+    if raw is None:
+        raw = backend.logits_after(context_ids(backend, tree, node_id))
     if not 0 <= token < raw.size:
         raise InvalidParameterError(f"token id {token} is not in the vocabulary (0..{raw.size - 1})")
     parent = tree.node(node_id).id
@@ -190,7 +200,7 @@ def pick(store, backend: Backend, tree: Tree, node_id: int | None, token: int, h
 
 def greedy(store, backend: Backend, tree: Tree, node_id: int | None) -> Tree:
     raw = backend.logits_after(context_ids(backend, tree, node_id))
-    return pick(store, backend, tree, node_id, int(np.argmax(raw)), "greedy")
+    return pick(store, backend, tree, node_id, int(np.argmax(raw)), "greedy", raw)
 
 
 def roll(

@@ -332,10 +332,10 @@ class ExplorerTab(QWidget):
     def pick(self, token: int, how: str = "pick") -> None:
         if self.view is None:
             return
-        tree, node = self.view.tree, self.view.node
+        tree, node, raw = self.view.tree, self.view.node, self.view.raw  # the chart's logits: no second evaluation
 
         def work(backend, store):
-            grown = trees.pick(store, backend, tree, node, token, how)
+            grown = trees.pick(store, backend, tree, node, token, how, raw)
             return grown, _child(grown, node, token)
 
         self._submit(work)
