@@ -73,10 +73,11 @@ def test_grow_branches_then_reopen_the_saved_tree(qtbot, window):
     tab.prefix.setPlainText("The tallest mountain in Taiwan is")
     tab.new_tree()
     qtbot.waitUntil(lambda: idle(tab), timeout=30_000)
-    second = tab.chart.dist.candidates[1].id
+    second, shown_logprob = tab.chart.dist.candidates[1].id, tab.chart.dist.candidates[1].logprob
     tab.chart.picked.emit(second)  # a click on the second bar
     qtbot.waitUntil(lambda: idle(tab) and tab.view.node != tab.view.tree.root, timeout=30_000)
     assert tab.view.tree.nodes[tab.view.node].token_id == second
+    assert tab.view.tree.nodes[tab.view.node].logprob == pytest.approx(shown_logprob, abs=1e-9)  # the bar's number
     tab.auto_steps.setValue(12)
     tab.auto()  # greedy
     qtbot.waitUntil(lambda: idle(tab) and len(tab.view.tree.path(tab.view.node)) == 13, timeout=60_000)
