@@ -54,6 +54,11 @@ def describe_next(
     return NextTokenDistribution(len(context_ids), candidates, dist.kept_count, kept_mass, entropy_bits(raw, lse))
 
 
+def raw_logprob(raw: np.ndarray, token: int, buffers: StepBuffers | None = None) -> float:
+    """A token's raw log-probability, normalised exactly as the chart's (`describe_next`)."""
+    return float(raw[token]) - (buffers or StepBuffers(raw.size)).log_normaliser(raw)[1]
+
+
 def piece_text(data: bytes) -> str:
     """The characters a token spells on its own ("" for a fragment of a UTF-8 character)."""
     return codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data)

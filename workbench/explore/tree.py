@@ -18,8 +18,8 @@ from workbench.engine.base import (
     TokenStep,
     seed_or_fresh,
 )
-from workbench.engine.next_token import describe_next
-from workbench.engine.sampling import distribution, logsumexp
+from workbench.engine.next_token import describe_next, raw_logprob
+from workbench.engine.sampling import distribution
 from workbench.errors import InputError, InvalidParameterError
 
 MAX_AUTO_STEPS = 512
@@ -174,10 +174,6 @@ def next_at(
     return raw, describe_next(raw, ids, params, top, backend.token_bytes)
 
 
-def _raw_logprob(raw: np.ndarray, token: int) -> float:
-    return float(raw[token]) - logsumexp(raw)
-
-
 def pick(
     store,
     backend: Backend,
@@ -194,7 +190,7 @@ def pick(
     if not 0 <= token < raw.size:
         raise InvalidParameterError(f"token id {token} is not in the vocabulary (0..{raw.size - 1})")
     parent = tree.node(node_id).id
-    store.add_tree_node(tree.id, parent, token, backend.token_bytes(token), _raw_logprob(raw, token), how)
+    store.add_tree_node(tree.id, parent, token, backend.token_bytes(token), raw_logprob(raw, token), how)
     return load_tree(store, tree.id)
 
 
@@ -219,7 +215,7 @@ def roll(
         parent,
         token,
         backend.token_bytes(token),
-        _raw_logprob(raw, token),
+        raw_logprob(raw, token),
         "roll",
         prob,
         seed,
