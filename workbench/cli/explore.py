@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from workbench.cli import options as opts
@@ -78,23 +77,10 @@ def _add_tree_parsers(commands: argparse._SubParsersAction) -> None:
         action.add_argument("--json", action="store_true")
 
 
-def _read_text(args: argparse.Namespace) -> str:
-    if args.text is not None:
-        return args.text
-    try:
-        data = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
-    except OSError as err:
-        raise InputError(f"cannot read {args.file}: {err.strerror or err}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{args.file} is not valid UTF-8 (bad byte at offset {err.start})") from None
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     from workbench.explore.surprise import score_text
 
-    text = _read_text(args)
+    text = args.text if args.text is not None else opts.read_text_file(args.file, "text file")
     if not text:
         raise InputError("the text to score is empty")
     backend = opts.load_backend(args)

@@ -62,19 +62,21 @@ def add_prompt_options(parser: argparse.ArgumentParser) -> None:
 
 
 def read_prompt(args: argparse.Namespace) -> str:
-    if args.prompt is not None:
-        return args.prompt
-    path: Path = args.prompt_file
+    return args.prompt if args.prompt is not None else read_text_file(args.prompt_file, "prompt file")
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A UTF-8 text file ('-': standard input), or a one-line InputError naming `what`."""
     try:
         data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"prompt file not found: {path}") from None
+        raise InputError(f"{what} not found: {path}") from None
     except OSError as err:
-        raise InputError(f"cannot read prompt file {path}: {err.strerror}") from None
+        raise InputError(f"cannot read {what} {path}: {err.strerror}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise InputError(f"prompt file {path} is not valid UTF-8 (bad byte at offset {err.start})") from None
+        raise InputError(f"{what} {path} is not valid UTF-8 (bad byte at offset {err.start})") from None
 
 
 def emit(args: argparse.Namespace, document: Any, text: str) -> None:

@@ -231,19 +231,25 @@ def _penalised(raw: np.ndarray, ids: list[int], params: SamplingParams) -> np.nd
     return apply_repeat_penalty(raw, recent, params.repeat_penalty) if params.repeat_penalty != 1.0 and recent else raw
 
 
-def auto(
-    store, backend: Backend, tree: Tree, node_id: int | None, steps: int, params: SamplingParams
-) -> tuple[Tree, int]:
-    """Continue `steps` tokens in one generation (greedy at temperature 0, else sampled with a recorded
-    seed), each token a node; stops early at the model's end of text. Returns the last node."""
+def _branch_request(
+    backend: Backend, tree: Tree, node_id: int | None, steps: int, params: SamplingParams
+) -> GenerationRequest:
+    """A generation that continues the branch from its own token ids (not its re-tokenized text)."""
     if not 1 <= steps <= MAX_AUTO_STEPS:
-        raise InvalidParameterError(f"auto steps must be between 1 and {MAX_AUTO_STEPS} (got {steps})")
+        raise InvalidParameterError(f"steps must be between 1 and {MAX_AUTO_STEPS} (got {steps})")
     ids = context_ids(backend, tree, node_id)
     params = params.with_seed(seed_or_fresh(params.seed))
     text = tree.prompt + tree.continuation(node_id)
-    request = GenerationRequest(text, params, steps, (), 0, tree.add_bos, prompt_ids=tuple(ids))
-    generation = backend.generate(request)
-    how = "greedy" if params.greedy else "auto"
+    return GenerationRequest(text, params, steps, (), 0, tree.add_bos, prompt_ids=tuple(ids))
+
+
+def _add_generation(
+    store, tree: Tree, node_id: int | None, request: GenerationRequest, generation, how: str, runs: int = 0
+) -> int:
+    """Each generated token a node below the previous one, with the settings and seed it was drawn with
+    (none for greedy); returns the last node."""
+    greedy = request.params.greedy
+    record = None if greedy else asdict(request.params) | {"seed": generation.seed}
     parent = tree.node(node_id).id
     for step in generation.tokens:
         parent = store.add_tree_node(
@@ -254,10 +260,22 @@ def auto(
             step.logprob,
             how,
             float(np.exp(step.logprob_sampled)),
-            None if params.greedy else params.seed,
-            None if params.greedy else asdict(params),
+            None if greedy else generation.seed,
+            record,
+            runs=runs,
         )
-    return load_tree(store, tree.id), parent
+    return parent
+
+
+def auto(
+    store, backend: Backend, tree: Tree, node_id: int | None, steps: int, params: SamplingParams
+) -> tuple[Tree, int]:
+    """Continue `steps` tokens in one generation (greedy at temperature 0, else sampled with a recorded
+    seed), each token a node; stops early at the model's end of text. Returns the last node."""
+    request = _branch_request(backend, tree, node_id, steps, params)
+    generation = backend.generate(request)
+    last = _add_generation(store, tree, node_id, request, generation, "greedy" if params.greedy else "auto")
+    return load_tree(store, tree.id), last
 
 
 def add_runs(
@@ -269,29 +287,11 @@ def add_runs(
 
     if not 1 <= runs <= MAX_RUNS:
         raise InvalidParameterError(f"runs must be between 1 and {MAX_RUNS} (got {runs})")
-    if not 1 <= steps <= MAX_AUTO_STEPS:
-        raise InvalidParameterError(f"steps must be between 1 and {MAX_AUTO_STEPS} (got {steps})")
-    ids = context_ids(backend, tree, node_id)
-    params = params.with_seed(seed_or_fresh(params.seed))
-    text = tree.prompt + tree.continuation(node_id)
-    request = GenerationRequest(text, params, steps, (), 0, tree.add_bos, prompt_ids=tuple(ids))
+    request = _branch_request(backend, tree, node_id, steps, params)
     for outcome in generate_many(backend, sample_requests(request, runs), width=backend.options.n_parallel):
         if isinstance(outcome, Exception):
             raise outcome
-        parent = tree.node(node_id).id
-        for step in outcome.tokens:
-            parent = store.add_tree_node(
-                tree.id,
-                parent,
-                step.id,
-                step.bytes,
-                step.logprob,
-                "runs",
-                float(np.exp(step.logprob_sampled)),
-                outcome.seed,
-                asdict(params) | {"seed": outcome.seed},
-                runs=1,
-            )
+        _add_generation(store, tree, node_id, request, outcome, "runs", runs=1)
     return load_tree(store, tree.id)
 
 

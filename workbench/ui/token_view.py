@@ -229,6 +229,13 @@ class TokenPopup(QFrame):
         self.check_result.show()
         self.adjustSize()
 
+    def toggle_pin(self, step: TokenStep, position: QPoint) -> None:
+        """A click on a token: pin its card, or unpin it when that token's card is pinned already."""
+        self.pinned = not (self.pinned and self.step is step)
+        self.show_step(step, position)
+        if not self.pinned:
+            self.hide()
+
     def show_step(self, step: TokenStep, position: QPoint) -> None:
         if step is not self.step:
             self.check_result.hide()

@@ -107,11 +107,8 @@ class CellInspector(QDialog):
             self.views.append(view)
 
     def _pin(self, view: TokenView, index: int, pos: QPoint) -> None:
-        self.popup.pinned = not (self.popup.pinned and self.popup.step is view.tokens[index])
         self.pinned_at = (view, index)
-        self.popup.show_step(view.tokens[index], pos)
-        if not self.popup.pinned:
-            self.popup.hide()
+        self.popup.toggle_pin(view.tokens[index], pos)
 
     def _explore_alternative(self, token_id: int) -> None:
         view, index = self.pinned_at

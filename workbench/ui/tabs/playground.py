@@ -238,11 +238,8 @@ class Playground(QWidget):
         self.popup.show_step(view.tokens[index], pos)
 
     def _pin(self, view: TokenView, index: int, pos) -> None:
-        self.popup.pinned = not (self.popup.pinned and self.popup.step is view.tokens[index])
         self.pinned_at = (view, index)
-        self.popup.show_step(view.tokens[index], pos)
-        if not self.popup.pinned:
-            self.popup.hide()
+        self.popup.toggle_pin(view.tokens[index], pos)
 
     def _explore_alternative(self, token_id: int) -> None:
         """Open the Explorer where the pinned token was drawn, with this alternative chosen instead."""
