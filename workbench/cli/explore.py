@@ -90,7 +90,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         if token.logprob is None:
             lines.append(f"{token.text!r:<24} (first token: nothing to condition on)")
             continue
-        best = ", ".join(f"{t!r} {lp:.2f}" for _, t, lp in token.top[:3])
+        best = ", ".join(f"{t.text!r} {t.logprob:.2f}" for t in token.top[:3])
         lines.append(f"{token.text!r:<24} {token.logprob:>8.3f}  rank {token.rank:<6} top: {best}")
     lines.append(
         f"{len(result.scored)} tokens scored: total log-probability {result.total_logprob:.3f}, "

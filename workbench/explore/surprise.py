@@ -8,9 +8,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.engine.base import Backend
+from workbench.engine.base import Backend, TopToken
 from workbench.engine.llama.decode_loop import Utf8Text
 from workbench.engine.llama.prompt_plan import common_prefix
+from workbench.engine.next_token import piece_text
 from workbench.errors import InvalidParameterError
 
 MAX_TOP = 20
@@ -23,7 +24,7 @@ class ScoredToken:
     text: str  # the characters this token completes ("" while a character is partial)
     logprob: float | None  # None: the first token when the model adds no BOS (nothing to condition on)
     rank: int | None
-    top: tuple[tuple[int, str, float], ...]  # (id, text, logprob) of the most probable tokens here
+    top: tuple[TopToken, ...]  # the most probable tokens here (raw logprobs; no sampling applied)
 
     @property
     def surprise_bits(self) -> float | None:
@@ -37,7 +38,7 @@ class ScoredToken:
             "logprob": self.logprob,
             "rank": self.rank,
             "surprise_bits": self.surprise_bits,
-            "top": [{"id": i, "text": t, "logprob": lp} for i, t, lp in self.top],
+            "top": [t.to_dict() for t in self.top],
         }
 
 
@@ -110,7 +111,7 @@ def score_text(backend: Backend, text: str, add_bos: bool = True, top: int = 5, 
             continue
         position = positions[index - 1]
         alternatives = tuple(
-            (i, backend.token_bytes(i).decode("utf-8", errors="replace"), lp) for i, lp in position.top
+            TopToken(i, piece_text(backend.token_bytes(i)), backend.token_bytes(i), lp, None) for i, lp in position.top
         )
         tokens.append(ScoredToken(ids[index], data, shown, position.logprob, position.rank, alternatives))
     return TextScore(backend.info.name, tuple(tokens), with_bos)

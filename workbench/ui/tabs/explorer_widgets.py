@@ -152,7 +152,7 @@ def token_link(index: int, text: str, colour: str) -> str:
 
 def surprise_tip(token) -> str:
     prob = math.exp(token.logprob)
-    alternatives = ", ".join(f"{t!r} {math.exp(lp):.1%}" for _, t, lp in token.top[:3])
+    alternatives = ", ".join(f"{t.text!r} {math.exp(t.logprob):.1%}" for t in token.top[:3])
     return f"p {prob:.2%} · {token.surprise_bits:.1f} bits · rank {token.rank}\ntop: {alternatives}"
 
 
