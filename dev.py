@@ -37,8 +37,43 @@ def ensure_venv() -> Path:
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+    add_llama_vocabularies(python)
     STAMP.write_text(wanted)
     return python
+
+
+def add_llama_vocabularies(python: Path) -> None:
+    """llama.cpp's vocabulary files (GPT-2, Llama 3, Qwen 2, ...) ship in llama-cpp-python's source archive:
+    fetch the installed version's archive from the package index once, extract only those files."""
+    folder = VENV / "sdist"
+    archives = sorted(folder.glob("llama_cpp_python-*.tar.gz"))
+    if not archives:
+        version = subprocess.run(
+            [str(python), "-c", "import importlib.metadata as m; print(m.version('llama-cpp-python'))"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        print(f"dev.py: fetching llama-cpp-python {version}'s source archive for its vocabulary files", flush=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-q",
+                "-d",
+                str(folder),
+                f"llama-cpp-python=={version}",
+            ],
+            check=True,
+        )
+        archives = sorted(folder.glob("llama_cpp_python-*.tar.gz"))
+    command = [str(python), "-m", "workbench", "tokenizers", "--add-llama-vocabularies", "--from-sdist"]
+    subprocess.run([*command, str(archives[-1])], check=True, stdout=subprocess.DEVNULL)
 
 
 def main() -> int:

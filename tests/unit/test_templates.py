@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from workbench.chat.formats import compile_template
 from workbench.errors import TemplateError
-from workbench.library.templates import AnswerRule, Template, model_chat_format, render, split_chat
+from workbench.library.templates import AnswerRule, Template, render, split_chat
 
 EXAMPLES = ({"text": "great film", "label": "positive"}, {"text": "it is blue", "label": "neutral"})
 
@@ -46,12 +47,12 @@ def test_chat_turns_go_through_the_model_chat_template_or_a_transcript():
     plain = render(chat, {"question": "Hi?"})
     assert plain.messages == ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"})
     assert plain.text == "System: Be brief.\nUser: Hi?\nAssistant:"
-    gemma_like = model_chat_format(
+    gemma_like = compile_template(
         "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}"
         "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}",
         bos="<bos>",
     )
-    formatted = render(chat, {"question": "Hi?"}, chat_format=gemma_like).text
+    formatted = render(chat, {"question": "Hi?"}, chat_format=lambda turns: gemma_like(turns, True)).text
     assert formatted.startswith("<bos><start_of_turn>system\nBe brief.<end_of_turn>")
     assert formatted.endswith("<start_of_turn>model\n")
     with pytest.raises(TemplateError, match="### user"):

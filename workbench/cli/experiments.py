@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from workbench import experiments
+from workbench import experiments, models
 from workbench.cli import options as opts
 from workbench.engine.base import SamplingParams
 from workbench.errors import InputError
@@ -122,7 +122,6 @@ def _spec(args: argparse.Namespace, store) -> experiments.GridSpec:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from workbench.engine.llama import LlamaBackend
 
     store = _store()
     if args.resume is not None:
@@ -133,7 +132,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         experiment_id = experiments.plan(store, _spec(args, store), confirm_large=args.yes)
         print(f"workbench: experiment {experiment_id} planned", file=sys.stderr)
-    options = opts.load_options(args)
     last = [0.0]
 
     def progress(p: experiments.Progress) -> None:
@@ -143,11 +141,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"\r{p.line()}   ", end="" if p.done < p.total else "\n", file=sys.stderr, flush=True)
 
     experiments.run(
-        store, experiment_id, lambda path: LlamaBackend(path, options), on_progress=progress, parallel=args.parallel
+        store, experiment_id, lambda path: _backend(args, path), on_progress=progress, parallel=args.parallel
     )
     report = experiments.summarize(store, experiment_id)
     opts.emit(args, report, _summary_text(report))
     return 0
+
+
+def _backend(args: argparse.Namespace, path: str):  # -> LlamaBackend, with each model's own load settings
+    from workbench.engine.llama import LlamaBackend
+
+    info = models.resolve(path)
+    return LlamaBackend(info, opts.load_options(args, info))
 
 
 def _summary_text(report: dict) -> str:

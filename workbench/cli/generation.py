@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from workbench import models
 from workbench.cli import options as opts
 from workbench.cli.options import load_backend, open_store, sampling_params
 from workbench.engine.base import GenerationRequest, SamplingParams, sample_requests
@@ -17,18 +16,6 @@ def cmd_gui(args: argparse.Namespace) -> int:
     from workbench.ui.app import main as gui_main
 
     return gui_main(model=args.model)
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    found = models.list_models() + [models.inspect(p) for p in args.path]
-    lines = [
-        f"{m.name:<32} {m.quantization:<8} {m.parameter_count / 1e6:>8.0f}M params  "
-        f"ctx {m.context_length or '?':>6}  vocab {m.vocab_size or '?':>7}  "
-        f"{'chat template' if m.has_chat_template else 'no chat template'}  [{m.source}] {m.path}"
-        for m in found
-    ]
-    opts.emit(args, [m.to_dict() for m in found], "\n".join(lines))
-    return 0
 
 
 def _request(args: argparse.Namespace, prompt: str, params: SamplingParams) -> GenerationRequest:
@@ -79,6 +66,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     document: dict[str, Any] = {
         "model": backend.info.name,
         "model_path": backend.info.path,
+        "n_ctx": backend.n_ctx,
         **backend.options.describe(),
         "run_id": run_id,
         "params": {**request.settings_record(), "seed": params.seed},

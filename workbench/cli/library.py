@@ -14,6 +14,7 @@ from workbench.library import files as library_files
 from workbench.library.datasets import read_dataset, write_dataset
 from workbench.library.prompting import prompt_for_model
 from workbench.library.templates import KIND_LABELS, Template, body_diff
+from workbench.model_library import saved_load_settings
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -39,7 +40,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rendering.add_argument("--k", type=int, help="how many few-shot examples (default: the template's)")
     rendering.add_argument("--version", type=int)
     rendering.add_argument("--model", "-m", help="model whose tokenizer counts (and chat template formats)")
-    rendering.add_argument("--n-ctx", type=int, default=4096, help="context size to check against (default 4096)")
+    rendering.add_argument(
+        "--n-ctx", type=int, help="context size to check against (default: the model's saved load setting)"
+    )
     delete = actions.add_parser("delete", help="retire a template (its versions stay for the runs that used them)")
     delete.add_argument("name")
     for name, help_text in (("import", "import every template and dataset file under DIR"), ("export", "write all")):
@@ -156,7 +159,8 @@ def _render(args: argparse.Namespace) -> int:
         variables.update(store.get_dataset(dataset_name).case(case_id).vars)
     variables.update(parse_vars(args.var))
     info = models.resolve(args.model)
-    prompt = prompt_for_model(template, variables, info, k=args.k, n_ctx=args.n_ctx).check_fits()
+    n_ctx = args.n_ctx or saved_load_settings(info).n_ctx
+    prompt = prompt_for_model(template, variables, info, k=args.k, n_ctx=n_ctx).check_fits()
     opts.emit(args, {**prompt.to_dict(), "case": case_id}, prompt.text)
     print(f"{prompt.tokens} tokens for {info.name}", file=sys.stderr)
     return 0

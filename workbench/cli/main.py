@@ -36,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     gui = commands.add_parser("gui", help="start the desktop app")
     gui.add_argument("--model", "-m", help="model to load at start")
 
-    models = commands.add_parser("models", help="list models (GGUF metadata, no weights loaded)")
-    models.add_argument("--path", action="append", default=[], help="also inspect this .gguf file")
-    models.add_argument("--json", action="store_true")
+    from workbench.cli.models import add_parsers as add_model_parsers
+
+    add_model_parsers(commands)
 
     generate = commands.add_parser("generate", help="generate text with per-token probabilities")
     add_prompt_options(generate)
@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     tokenizers = commands.add_parser("tokenizers", help="list tokenizers: model vocabularies and OpenAI encodings")
     tokenizers.add_argument("--add", type=Path, metavar="FILE", help="add an OpenAI .tiktoken file (checked by hash)")
+    tokenizers.add_argument(
+        "--add-llama-vocabularies",
+        action="store_true",
+        help="extract llama.cpp's vocabulary files (GPT-2, Llama 3, Qwen 2, ...) from llama-cpp-python's source "
+        "archive of the installed version (downloaded from the package index unless --from-sdist is given)",
+    )
+    tokenizers.add_argument("--from-sdist", type=Path, metavar="FILE", help="a llama_cpp_python-*.tar.gz to use")
     tokenizers.add_argument("--json", action="store_true")
 
     tokenize = commands.add_parser("tokenize", help="cut a text into tokens with one or more tokenizers")
@@ -103,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_compare_parsers(commands)
     add_explore_parsers(commands)
+    from workbench.cli.chat import add_parsers as add_chat_parsers
+
+    add_chat_parsers(commands)
 
     runs = commands.add_parser("runs", help="list saved runs, or show one")
     runs.add_argument("id", nargs="?", type=int, help="show this run with every token")
@@ -112,11 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from workbench.cli import experiments, explore, generation, library, tokens
+    from workbench.cli import chat, experiments, explore, generation, library, models, tokens
 
     handler = {
         "gui": generation.cmd_gui,
-        "models": generation.cmd_models,
+        "models": models.cmd_models,
+        "chat": chat.cmd_chat,
         "generate": generation.cmd_generate,
         "next": generation.cmd_next,
         "runs": generation.cmd_runs,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -27,14 +28,14 @@ class Parser(argparse.ArgumentParser):
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", help="model name from `workbench models`, or a path to a .gguf file")
-    parser.add_argument("--n-ctx", type=int, default=4096, help="context size in tokens (default 4096)")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: chosen for this machine)")
-    parser.add_argument("--gpu-layers", type=int, default=0, help="layers to offload to a GPU build (-1: all)")
+    saved = "default: the model's saved load settings (Models tab, `workbench models --set-load`), else"
+    parser.add_argument("--n-ctx", type=int, help=f"context size in tokens ({saved} min(4096, trained))")
+    parser.add_argument("--threads", type=int, help=f"CPU threads ({saved} chosen for this machine)")
+    parser.add_argument("--gpu-layers", type=int, help=f"layers to offload to a GPU build, -1: all ({saved} 0)")
     parser.add_argument(
         "--numerics",
-        default=DEFAULT_NUMERICS,
         help=f"numeric configuration: reference (F32 K/V, no flash attention) or fast (F16 K/V, flash attention); "
-        f"default {DEFAULT_NUMERICS}",
+        f"{saved} {DEFAULT_NUMERICS}",
     )
     parser.add_argument(
         "--batching",
@@ -100,18 +101,28 @@ def sampling_params(args: argparse.Namespace, temperature: float | None = None) 
     ).validate()
 
 
-def load_options(args: argparse.Namespace):
+def load_settings(args: argparse.Namespace, info: models.ModelInfo):  # -> model_library.LoadSettings
+    """The model's saved load settings, with every option given on the command line taking precedence."""
+    from workbench.model_library import saved_load_settings
+
+    saved = saved_load_settings(info)
+    given = {"n_ctx": args.n_ctx, "threads": args.threads, "gpu_layers": args.gpu_layers, "numerics": args.numerics}
+    return replace(saved, **{k: v for k, v in given.items() if v is not None}).validate()
+
+
+def load_options(args: argparse.Namespace, info: models.ModelInfo):
     from workbench.engine.llama import LoadOptions
 
     parallel = getattr(args, "parallel", 1)
     if parallel < 1:
         raise InvalidParameterError(f"--parallel must be >= 1 (got {parallel})")
+    settings = load_settings(args, info)
     return LoadOptions(
-        n_ctx=args.n_ctx,
-        n_threads=args.threads,
-        n_gpu_layers=args.gpu_layers,
+        n_ctx=settings.n_ctx,
+        n_threads=settings.threads,
+        n_gpu_layers=settings.gpu_layers,
         n_parallel=min(parallel, 64),
-        numerics=args.numerics,
+        numerics=settings.numerics,
         batching=args.batching,
     ).validate()
 
@@ -119,8 +130,8 @@ def load_options(args: argparse.Namespace):
 def load_backend(args: argparse.Namespace):  # -> LlamaBackend (import kept lazy: llama.cpp is slow to import)
     from workbench.engine.llama import LlamaBackend
 
-    options = load_options(args)
-    return LlamaBackend(models.resolve(args.model), options)
+    info = models.resolve(args.model)
+    return LlamaBackend(info, load_options(args, info))
 
 
 def open_store():

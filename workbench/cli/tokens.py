@@ -17,9 +17,16 @@ def cmd_tokenizers(args: argparse.Namespace) -> int:
 
         name = tiktoken_files.add_file(args.add)
         print(f"added {name} ({tiktoken_files.workbench_folder()})", file=sys.stderr)
+    if args.add_llama_vocabularies:
+        from workbench.text import llama_vocabs
+
+        added = llama_vocabs.add_vocabularies(args.from_sdist)
+        print(f"added {len(added)} llama.cpp vocabularies ({llama_vocabs.vocab_folder()})", file=sys.stderr)
+    elif args.from_sdist is not None:
+        raise InputError("--from-sdist goes with --add-llama-vocabularies")
     found = tokenizers.list_tokenizers()
     lines = [
-        f"{t.name:<24} {t.kind:<8} vocab {t.vocab_size or '?':>7}  "
+        f"{t.name:<28} {t.kind:<8} vocab {t.vocab_size or '?':>7}  "
         + (t.description if t.available else f"unavailable: {t.reason}")
         for t in found
     ]

@@ -9,13 +9,11 @@ model asks for one (`tokenizer.ggml.add_bos_token`); the count is the model's to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from workbench import models
 from workbench.errors import TemplateError
-from workbench.gguf_meta import read_header
-from workbench.library.templates import ChatFormat, Template, model_chat_format, render
+from workbench.library.templates import ChatFormat, Template, render
 from workbench.text import tokenizers
 
 
@@ -61,15 +59,14 @@ class ModelPrompt:
         }
 
 
-_chat_formats: dict[str, ChatFormat | None] = {}
+def chat_format_for(info: models.ModelInfo) -> ChatFormat:
+    """The model's chat template when its GGUF has one, else the plain transcript: the Chat tab's renderer,
+    so a chat template in the library and a conversation become the same text."""
+    from workbench.chat.conversation import ChatRenderer
+    from workbench.chat.formats import MODEL_FORMAT
 
-
-def chat_format_for(info: models.ModelInfo) -> ChatFormat | None:
-    """The model's chat template when its GGUF has one, else None (a plain transcript is used)."""
-    if info.path not in _chat_formats:
-        template = read_header(Path(info.path)).metadata.get("tokenizer.chat_template")
-        _chat_formats[info.path] = model_chat_format(str(template)) if template else None
-    return _chat_formats[info.path]
+    renderer = ChatRenderer(info, MODEL_FORMAT if info.has_chat_template else "plain")
+    return renderer.render
 
 
 def uses_special_tokens(template: Template) -> bool:

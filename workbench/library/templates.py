@@ -18,6 +18,7 @@ import jinja2
 import jinja2.meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from workbench.chat.formats import PLAIN, compile_template
 from workbench.errors import TemplateError
 from workbench.stops import format_stop_list, parse_stop_list
 
@@ -295,27 +296,7 @@ def split_chat(text: str) -> list[dict[str, str]]:
 
 def plain_transcript(messages: list[dict[str, str]]) -> str:
     """For models without a chat template: `User: ...` lines, ending where the assistant speaks."""
-    lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
-    return "\n".join(lines) + "\nAssistant:"
-
-
-def model_chat_format(chat_template: str, bos: str = "", eos: str = "") -> ChatFormat:
-    """The model's own chat template (GGUF `tokenizer.chat_template`), rendered like llama.cpp's server."""
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    try:
-        compiled = env.from_string(chat_template)
-    except jinja2.TemplateSyntaxError as err:
-        raise TemplateError(f"the model's chat template does not parse: {err.message}") from None
-
-    def raise_exception(message: str) -> None:
-        raise TemplateError(f"the model's chat template refused the messages: {message}")
-
-    def format_messages(messages: list[dict[str, str]]) -> str:
-        return compiled.render(
-            messages=messages, add_generation_prompt=True, bos_token=bos, eos_token=eos, raise_exception=raise_exception
-        )
-
-    return format_messages
+    return compile_template(PLAIN)(messages, True)
 
 
 def parse_verbalizer(text: str) -> dict[str, str]:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from workbench.store.chats import ChatsMixin
 from workbench.store.experiments import ExperimentsMixin
 from workbench.store.library import LibraryMixin
+from workbench.store.model_prefs import ModelPrefs, ModelPrefsMixin
 from workbench.store.runs import RunsMixin, RunSummary
 from workbench.store.schema import MIGRATIONS
 from workbench.store.trees import TreesMixin
 
 
-class Store(RunsMixin, LibraryMixin, ExperimentsMixin, TreesMixin):
+class Store(RunsMixin, LibraryMixin, ExperimentsMixin, TreesMixin, ModelPrefsMixin, ChatsMixin):
     """Runs, templates (versioned), datasets and their cases, experiments and ratings, and the Explorer's
-    branch trees in one file."""
+    branch trees, chat conversations and model preferences in one file."""
 
 
-__all__ = ["MIGRATIONS", "RunSummary", "Store"]
+__all__ = ["MIGRATIONS", "ModelPrefs", "RunSummary", "Store"]

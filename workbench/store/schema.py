@@ -239,6 +239,53 @@ def _migration_7(db: sqlite_utils.Database) -> None:
     db["tree_nodes"].create_index(["tree_id", "parent_id", "token_id"], unique=True)
 
 
+def _migration_8(db: sqlite_utils.Database) -> None:
+    """Chat conversations and their messages; per-model preferences (linked files, the default, load
+    settings, the last quick benchmark)."""
+    db["conversations"].create(
+        {
+            "id": int,
+            "name": str,
+            "model": str,
+            "model_path": str,
+            "system_prompt": str,
+            "chat_format": str,  # "model" (the GGUF's template) or a built-in format's name
+            "settings": str,  # JSON: sampling settings and max tokens of the assistant's turns
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+    )
+    db["chat_messages"].create(
+        {
+            "id": int,
+            "conversation_id": int,
+            "position": int,  # 0, 1, 2 ... after the system prompt
+            "role": str,  # user or assistant
+            "content": str,
+            "tokens": str,  # JSON list of token records (assistant turns); NULL for user turns
+            "seed": int,
+            "finish_reason": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"content"},
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db["chat_messages"].create_index(["conversation_id", "position"], unique=True)
+    db["model_prefs"].create(
+        {
+            "path": str,  # the GGUF's resolved path
+            "linked": int,  # 1: registered by path (not in a model folder)
+            "is_default": int,
+            "load": str,  # JSON: n_ctx, threads, gpu_layers, numerics
+            "benchmark": str,  # JSON: the last quick benchmark
+            "updated_at": str,
+        },
+        pk="path",
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
@@ -247,5 +294,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_5,
     _migration_6,
     _migration_7,
+    _migration_8,
 ]
 FTS_COLUMNS = {"templates": ["name", "description", "body", "tags"]}

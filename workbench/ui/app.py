@@ -11,8 +11,10 @@ from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QLabel, QMai
 from workbench import models
 from workbench.engine.numerics import BATCHING, NUMERICS
 from workbench.errors import WorkbenchError
+from workbench.ui.tabs.chat import ChatTab
 from workbench.ui.tabs.compare import CompareTab
 from workbench.ui.tabs.explorer import ExplorerTab
+from workbench.ui.tabs.models_tab import ModelsTab
 from workbench.ui.tabs.playground import Playground
 from workbench.ui.tabs.templates import TemplatesTab
 from workbench.ui.tabs.tokenizer import TokenizerTab
@@ -35,12 +37,16 @@ class MainWindow(QMainWindow):
         self.templates = TemplatesTab(self.store) if self.store else None
         self.compare = CompareTab(self.store, self.settings) if self.store else None
         self.explorer = ExplorerTab(self.store) if self.store else None
+        self.chat = ChatTab(self.store) if self.store else None
+        self.models_tab = ModelsTab(self.store, _gpu_supported()) if self.store else None
         self.tabs.addTab(self.playground, "Playground")
         self.tabs.addTab(self.tokenizer, "Tokenizer")
         if self.templates:
             self.tabs.addTab(self.templates, "Templates")
             self.tabs.addTab(self.compare, "Compare")
             self.tabs.addTab(self.explorer, "Explorer")
+            self.tabs.addTab(self.chat, "Chat")
+            self.tabs.addTab(self.models_tab, "Models")
         self.setCentralWidget(self.tabs)
         self._build_toolbar()
         self.model_label = QLabel("loading model…")
@@ -80,9 +86,9 @@ class MainWindow(QMainWindow):
         bar.setObjectName("model-toolbar")
         bar.addWidget(QLabel(" Model: "))
         self.model_picker = QComboBox()
+        self.model_picker.setObjectName("model-picker")
         self.model_picker.setMinimumWidth(280)
-        for info in self._available_models():
-            self.model_picker.addItem(f"{info.name}  ({info.quantization})", info.path)
+        self.fill_model_picker()
         self.model_picker.activated.connect(lambda i: self.load_model(self.model_picker.itemData(i)))
         bar.addWidget(self.model_picker)
         open_action = QAction("Open GGUF…", self)
@@ -108,10 +114,42 @@ class MainWindow(QMainWindow):
         bar.addWidget(picker)
         return picker
 
-    def load_options(self):
-        from workbench.engine.llama import LoadOptions
+    def fill_model_picker(self) -> None:
+        current = self.model_picker.currentData()
+        self.model_picker.clear()
+        for info in self._available_models():
+            star = " ★" if info.is_default else ""
+            self.model_picker.addItem(f"{info.name}  ({info.quantization}){star}", info.path)
+        self.model_picker.setCurrentIndex(max(0, self.model_picker.findData(current)))
 
-        return LoadOptions(numerics=self.numerics_picker.currentData(), batching=self.batching_picker.currentData())
+    def load_options(self, name_or_path: str | None = None):
+        """The model's saved load settings (Models tab); numerics and batching as the toolbar shows."""
+        from workbench.engine.llama import LoadOptions
+        from workbench.model_library import LoadSettings, saved_load_settings
+
+        try:
+            saved = saved_load_settings(models.resolve(name_or_path or None))
+        except WorkbenchError:
+            saved = LoadSettings()  # the load itself reports what is wrong with the model
+        return LoadOptions(
+            n_ctx=saved.n_ctx,
+            n_threads=saved.threads,
+            n_gpu_layers=saved.gpu_layers,
+            numerics=self.numerics_picker.currentData(),
+            batching=self.batching_picker.currentData(),
+        )
+
+    def load_with_saved_settings(self, path: str) -> None:
+        """From the Models tab: its saved numerics become the toolbar's, then the model loads."""
+        from workbench.model_library import saved_load_settings
+
+        try:
+            saved = saved_load_settings(models.resolve(path))
+        except WorkbenchError as err:
+            self.show_error(str(err))
+            return
+        self.numerics_picker.setCurrentIndex(max(0, self.numerics_picker.findData(saved.numerics)))
+        self.load_model(path)
 
     def reload_model(self) -> None:
         self.load_model(self.model_info.path if self.model_info else None)
@@ -149,6 +187,11 @@ class MainWindow(QMainWindow):
             self.playground.exploreRequested.connect(self._explore)
             self.playground.surpriseRequested.connect(self._score_in_explorer)
             self.compare.exploreRequested.connect(self._explore)
+            self.chat.message.connect(self.show_error)
+            self.chat.loadModelRequested.connect(self.load_model)
+            self.models_tab.message.connect(self.show_error)
+            self.models_tab.loadRequested.connect(self.load_with_saved_settings)
+            self.models_tab.modelsChanged.connect(self.fill_model_picker)
             QShortcut(QKeySequence.Save, self, activated=self._save)
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.playground.run)
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.playground.run)
@@ -180,9 +223,10 @@ class MainWindow(QMainWindow):
         if self.templates:  # the running grid ends after its current cell; the old model is freed after that
             self.compare.release_backend()
             self.explorer.release_backend()
+            self.chat.release_backend()
         self.model_label.setText("loading model…")
         self.playground.run_button.setEnabled(False)
-        self.engine.requestLoad.emit(name_or_path or "", self.load_options())
+        self.engine.requestLoad.emit(name_or_path or "", self.load_options(name_or_path))
 
     def _open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model", "", "GGUF models (*.gguf);;All files (*)")
@@ -210,6 +254,7 @@ class MainWindow(QMainWindow):
             self.templates.set_model(info.path, self.n_ctx)
             self.compare.set_backend(self.engine.worker.backend)
             self.explorer.set_backend(self.engine.worker.backend)
+            self.chat.set_backend(self.engine.worker.backend)
 
     def _model_failed(self, message: str) -> None:
         self.model_label.setText("model not loaded" if self.model_info is None else self.model_label.text())
@@ -259,9 +304,17 @@ class MainWindow(QMainWindow):
             self.templates.shutdown()
             self.compare.shutdown()
             self.explorer.shutdown()
+            self.chat.shutdown()
+            self.models_tab.shutdown()
             self.store.close()
         self.engine.shutdown()
         super().closeEvent(event)
+
+
+def _gpu_supported() -> bool:
+    from workbench.engine.llama.backend import gpu_offload_supported
+
+    return gpu_offload_supported()
 
 
 def main(model: str | None = None) -> int:

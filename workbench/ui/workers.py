@@ -12,14 +12,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from workbench import models
 from workbench.engine.base import Backend, GenerationRequest, TokenStep, sample_requests
-from workbench.errors import InputError, WorkbenchError
+from workbench.errors import WorkbenchError
 
 FLUSH_INTERVAL_S = 1 / 30
 
@@ -272,10 +271,18 @@ class GridWorker(QObject):
 
         self.stop_flag.clear()
 
-        def loaded_model(path: str):
-            if path != backend.info.path:
-                raise InputError(f"this experiment runs {Path(path).name}; load that model to run or resume it")
-            return backend
+        others: list[Backend] = []
+
+        def loaded_model(path: str) -> Backend:
+            """The loaded model, or another model of a multi-model grid loaded here for its cells (with
+            the loaded model's numerics and its own saved context), one at a time."""
+            if path == backend.info.path:
+                return backend
+            for other in others:
+                other.close()
+            others.clear()
+            others.append(_load_like(backend, path))
+            return others[0]
 
         try:
             status = experiments.run(
@@ -290,7 +297,22 @@ class GridWorker(QObject):
         except WorkbenchError as err:
             self.failed.emit(str(err))
             return
+        finally:
+            for other in others:
+                other.close()
         self.finished.emit(experiment_id, status)
+
+
+def _load_like(backend: Backend, path: str) -> Backend:
+    from dataclasses import replace
+
+    from workbench.engine.llama import LlamaBackend
+    from workbench.model_library import saved_load_settings
+
+    info = models.resolve(path)
+    saved = saved_load_settings(info)
+    options = replace(backend.options, n_ctx=saved.n_ctx, n_threads=saved.threads, n_gpu_layers=saved.gpu_layers)
+    return LlamaBackend(info, options)
 
 
 class GridThread(WorkerThread):
@@ -305,5 +327,70 @@ class GridThread(WorkerThread):
         self.worker.stop_flag.set()
 
     def shutdown(self, wait_ms: int = 120_000) -> None:
+        self.stop()
+        super().shutdown(wait_ms)
+
+
+class ChatWorker(QObject):
+    """The model's turn in a chat: render the history, stream the answer (batched like the Playground),
+    save the conversation; a stopped answer is kept as far as it went."""
+
+    tokens = Signal(list)  # [TokenStep, ...]
+    answered = Signal(object, object, object)  # Conversation, ChatPrompt, Generation
+    failed = Signal(str)
+
+    def __init__(self, store) -> None:
+        super().__init__()
+        self.store = store
+        self.backend: Backend | None = None
+
+    @Slot(object, object)
+    def reply(self, backend: Backend, conversation) -> None:
+        from workbench.chat import session
+        from workbench.chat.conversation import ChatRenderer
+
+        self.backend = backend
+        pending: list[TokenStep] = []
+        last_flush = [time.monotonic()]
+
+        def on_token(step: TokenStep) -> None:
+            pending.append(step)
+            if time.monotonic() - last_flush[0] >= FLUSH_INTERVAL_S:
+                self.tokens.emit(pending.copy())
+                pending.clear()
+                last_flush[0] = time.monotonic()
+
+        try:
+            with backend.hold():
+                renderer = ChatRenderer(backend.info, conversation.chat_format)
+                answered, prompt, generation = session.reply(backend, conversation, renderer, backend.n_ctx, on_token)
+            if pending:
+                self.tokens.emit(pending.copy())
+            answered = session.save(self.store, answered)
+        except WorkbenchError as err:
+            self.failed.emit(str(err))
+            return
+        finally:
+            self.backend = None
+        self.answered.emit(answered, prompt, generation)
+
+    def stop(self) -> None:
+        backend = self.backend
+        if backend is not None:
+            backend.cancel()
+
+
+class ChatThread(WorkerThread):
+    start_reply = Signal(object, object)  # backend, Conversation ending with a user message
+
+    def __init__(self, store, parent: QObject | None = None) -> None:
+        super().__init__("chat", ChatWorker(store), parent)
+        self.start_reply.connect(self.worker.reply)
+
+    def stop(self) -> None:
+        """Runs in the UI thread: the worker's thread is busy generating."""
+        self.worker.stop()
+
+    def shutdown(self, wait_ms: int = 30_000) -> None:
         self.stop()
         super().shutdown(wait_ms)

@@ -20,8 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench import experiments
+from workbench import experiments, models
 from workbench.engine.base import SEED_RANGE, SamplingParams
+from workbench.errors import WorkbenchError
 from workbench.experiments.scoring import SCORER_NAMES
 from workbench.stops import parse_stop_list
 
@@ -31,6 +32,13 @@ class GridBuilder(QWidget):
         super().__init__()
         self.store = store
         self.template_list = QListWidget()
+        self.model_list = QListWidget()
+        self.model_list.setObjectName("grid-models")
+        self.model_list.setMaximumHeight(70)
+        self.model_list.setToolTip(
+            "tick several to run the same grid on each model (e.g. base vs instruction-tuned); none ticked: the "
+            "loaded model"
+        )
         self.dataset = QComboBox()
         self.samples = QSpinBox(minimum=1, maximum=64, value=1)
         self.temperatures = QLineEdit("")
@@ -76,6 +84,8 @@ class GridBuilder(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>Templates</b> (tick several)"))
         layout.addWidget(self.template_list, 2)
+        layout.addWidget(QLabel("<b>Models</b> (none ticked: the loaded one)"))
+        layout.addWidget(self.model_list)
         layout.addLayout(form)
 
     def refresh_library(self) -> None:
@@ -89,12 +99,40 @@ class GridBuilder(QWidget):
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             item.setCheckState(Qt.Checked if template.name in ticked else Qt.Unchecked)
             self.template_list.addItem(item)
+        self._refresh_models()
         current = self.dataset.currentText()
         self.dataset.clear()
         for summary in self.store.list_datasets():
             self.dataset.addItem(summary["name"])
         if current:
             self.dataset.setCurrentText(current)
+
+    def _refresh_models(self) -> None:
+        ticked = set(self.selected_models())
+        self.model_list.clear()
+        try:
+            found = models.list_models()
+        except WorkbenchError:
+            found = []
+        for info in found:
+            if info.vocab_only:
+                continue
+            item = QListWidgetItem(
+                f"{info.name}  ({info.architecture}, {'chat template' if info.has_chat_template else 'base'})"
+            )
+            item.setData(Qt.UserRole, info.path)
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Checked if info.path in ticked else Qt.Unchecked)
+            self.model_list.addItem(item)
+
+    def selected_models(self) -> list[str]:
+        items = (self.model_list.item(i) for i in range(self.model_list.count()))
+        return [item.data(Qt.UserRole) for item in items if item.checkState() == Qt.Checked]
+
+    def tick_models(self, paths: list[str]) -> None:
+        for row in range(self.model_list.count()):
+            item = self.model_list.item(row)
+            item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in paths else Qt.Unchecked)
 
     def selected_templates(self) -> list[str]:
         items = (self.template_list.item(i) for i in range(self.template_list.count()))
@@ -124,7 +162,7 @@ class GridBuilder(QWidget):
             temperatures=self.temperatures.text(),
             max_tokens=self.max_tokens.value() or None,
             stop=stop,
-            models=[model_path],
+            models=self.selected_models() or [model_path],
             samples=self.samples.value(),
             scorer=self.scorer.currentData() or None,
         )
