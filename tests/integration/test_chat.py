@@ -78,9 +78,10 @@ def test_turn_counts_add_up_to_the_prompt():
 
 def test_history_overflow_drops_the_oldest_turns_visibly():
     info = models.resolve(SMOL)
-    long_history = tuple(
+    pairs = [
         ChatMessage(role, f"{role} message {i}: " + "words " * 40) for i in range(10) for role in ("user", "assistant")
-    ) + (ChatMessage("user", "The last question?"),)
+    ]
+    long_history = (*pairs, ChatMessage("user", "The last question?"))
     conversation = _conversation(info, MODEL_FORMAT, long_history, max_tokens=64)
     prompt = ChatRenderer(info).prompt(conversation, n_ctx=512)
     assert prompt.dropped and prompt.dropped == tuple(range(len(prompt.dropped)))
@@ -149,7 +150,7 @@ def test_cli_chat_send_edit_regenerate_show_export(cli, tmp_path):
     edited = cli("chat", "edit", str(conversation_id), "--turn", "0", "--message", "Capital of Spain?", "--json")
     assert edited.code == 0, edited.stderr
     shown = cli("chat", "show", str(conversation_id), "--json").json()
-    assert [m["content"] for m in shown["messages"]][0] == "Capital of Spain?" and len(shown["messages"]) == 2
+    assert shown["messages"][0]["content"] == "Capital of Spain?" and len(shown["messages"]) == 2
     again = cli("chat", "regenerate", str(conversation_id), "--json")
     assert again.code == 0 and len(cli("chat", "show", str(conversation_id), "--json").json()["messages"]) == 2
     draft = cli("chat", "prompt", str(conversation_id), "--message", "One more?", "--json").json()

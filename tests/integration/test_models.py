@@ -73,7 +73,7 @@ def test_add_by_copy_and_by_link_then_remove(tmp_path, isolated_db):
     assert source.exists() and all(m.path != linked.path for m in models.list_models())
     copied = model_library.add_model(source, "copy", store)
     assert copied.source == "user" and copied.path != linked.path
-    with pytest.raises(InputError, match="already has a file named my-smol.gguf"):
+    with pytest.raises(InputError, match=r"already has a file named my-smol\.gguf"):
         model_library.add_model(source, "copy", store)
     assert "deleted the copy" in model_library.remove_model(copied, store)
     with pytest.raises(InputError, match="embedded model; it cannot be removed"):
@@ -105,7 +105,8 @@ def test_bad_files_are_refused_with_the_reason(tmp_path, isolated_db, cli):
         model_library.add_model(text_file, "copy", store)
     whole = models.resolve(models.INSTRUCT_MODEL_NAME).path
     truncated = tmp_path / "cut.gguf"
-    truncated.write_bytes(open(whole, "rb").read(5_000_000))
+    with open(whole, "rb") as handle:
+        truncated.write_bytes(handle.read(5_000_000))
     with pytest.raises(ModelLoadError, match="model file is truncated: 5,000,000 bytes"):
         model_library.add_model(truncated, "link", store)
     martian = tmp_path / "martian.gguf"
