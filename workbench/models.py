@@ -220,7 +220,9 @@ def resolve(name_or_path: str | None) -> ModelInfo:
     candidate = Path(name_or_path).expanduser()
     looks_like_path = candidate.suffix == ".gguf" or "/" in name_or_path or "\\" in name_or_path
     if looks_like_path or candidate.exists():
-        return inspect(candidate, "path")
+        info = inspect(candidate, "path")
+        registered = next((m for m in list_models() if m.path == info.path), None)
+        return registered or info  # a registered model keeps its name whichever way it is named
     known = list_models()
     for info in known:
         if info.name == name_or_path:

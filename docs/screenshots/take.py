@@ -1,4 +1,5 @@
-"""Re-take the README screenshots offscreen: `QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/take.py`.
+"""Re-take the README screenshots offscreen: `QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots/take.py`
+(all of them, or only some: `take.py chat models`).
 
 Chinese needs a CJK font (Debian: fonts-noto-cjk).
 """
@@ -195,6 +196,93 @@ def shoot_explorer(app: QApplication, win: MainWindow) -> None:
     win.grab().save(str(HERE / "explorer-surprise.png"))
 
 
+def load(app: QApplication, win: MainWindow, name: str) -> None:
+    from workbench import models
+
+    win.load_model(models.resolve(name).path)
+    wait(app, lambda: win.model_info is not None and win.model_info.name == name and win.chat.backend is not None)
+
+
+def shoot_chat(app: QApplication, win: MainWindow) -> None:
+    from workbench import models
+
+    tab = win.chat
+    win.tabs.setCurrentWidget(tab)
+    load(app, win, models.INSTRUCT_MODEL_NAME)
+    tab.new_conversation()
+    tab.system.setPlainText("You are a helpful assistant. Answer in one short sentence.")
+    tab.temperature.set_value(0.0)
+    tab.max_tokens.setValue(48)
+    for question in ("What is the capital of France?", "What language do people speak there?"):
+        tab.input.setPlainText(question)
+        before = len(tab.store.list_conversations())
+        tab.send()
+        wait(app, lambda: tab.streaming is None and tab.send_button.isEnabled())
+        assert len(tab.store.list_conversations()) >= before
+    tab.input.setPlainText("And what is 台湾最高的山?")
+    tab.refresh_prompt()
+    wait(app, lambda: not tab.preview_job.busy)
+    wait(app, lambda: False, 0.5)
+    win.grab().save(str(HERE / "chat.png"))
+    load(app, win, models.DEFAULT_MODEL_NAME)
+    tab.new_conversation()
+    tab.system.setPlainText("You are a helpful assistant. Answer in one short sentence.")
+    tab.input.setPlainText("What is the capital of France?")
+    tab.send()
+    wait(app, lambda: tab.streaming is None and tab.send_button.isEnabled())
+    tab.refresh_prompt()
+    wait(app, lambda: not tab.preview_job.busy)
+    wait(app, lambda: False, 0.5)
+    win.grab().save(str(HERE / "chat-base-model.png"))
+
+
+def shoot_models(app: QApplication, win: MainWindow) -> None:
+    tab = win.models_tab
+    win.tabs.setCurrentWidget(tab)
+    tab.refresh()
+    tab.table.selectRow(1)
+    wait(app, lambda: False, 0.5)
+    win.grab().save(str(HERE / "models.png"))
+
+
+def shoot_tokenizer_families(app: QApplication, win: MainWindow) -> None:
+    tab = win.tokenizer
+    win.tabs.setCurrentWidget(tab)
+    tab.set_names(["vocab:gpt-2", "smollm2-135m-instruct-q4_1", "model", "o200k_base"])
+    tab.input.setPlainText("台湾最高的山是哪座?\nThe tallest mountain in Taiwan is Yushan.\n")
+    tab.tokenize_now()
+    wait(app, lambda: not tab.busy)
+    wait(app, lambda: False, 0.5)
+    win.grab().save(str(HERE / "tokenizer-families.png"))
+
+
+def shoot_base_vs_instruct(app: QApplication, win: MainWindow) -> None:
+    tab = win.compare
+    win.tabs.setCurrentWidget(tab)
+    tab.builder.use_preset("base-vs-instruct-sentiment")
+    tab.start_new()
+    wait(app, lambda: tab.experiment_id is not None and not tab.running, 900)
+    wait(app, lambda: False, 0.5)
+    win.grab().save(str(HERE / "compare-base-vs-instruct.png"))
+
+
+SHOTS = {
+    "playground": lambda app, win: (
+        shoot(app, win, "The three most important inventions in history are", "playground-english", 3, 0.9),
+        shoot(app, win, "台湾最高的山是", "playground-chinese", 2, 0.7),
+        shoot_numeric_check(app, win),
+    ),
+    "tokenizer": shoot_tokenizer,
+    "templates": shoot_templates,
+    "compare": shoot_compare,
+    "explorer": shoot_explorer,
+    "tokenizer-families": shoot_tokenizer_families,
+    "models": shoot_models,
+    "base-vs-instruct": shoot_base_vs_instruct,
+    "chat": shoot_chat,
+}
+
+
 def main() -> None:
     app = QApplication.instance() or QApplication(sys.argv)
     scratch = Path(tempfile.mkdtemp())
@@ -204,13 +292,9 @@ def main() -> None:
     win.resize(1400, 820)
     win.show()
     wait(app, lambda: win.model_info is not None)
-    shoot(app, win, "The three most important inventions in history are", "playground-english", 3, 0.9)
-    shoot(app, win, "台湾最高的山是", "playground-chinese", 2, 0.7)
-    shoot_numeric_check(app, win)
-    shoot_tokenizer(app, win)
-    shoot_templates(app, win)
-    shoot_compare(app, win)
-    shoot_explorer(app, win)
+    wanted = sys.argv[1:] or list(SHOTS)  # e.g. `take.py chat models`
+    for name in wanted:
+        SHOTS[name](app, win)
     win.close()
 
 

@@ -19,6 +19,13 @@ from workbench.stops import parse_stop
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("compare", help="run templates side by side over a dataset and score them")
     run.add_argument("--templates", help="comma-separated template names (NAME or NAME@VERSION)")
+    run.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="a ready experiment from the starter library (e.g. base-vs-instruct-sentiment): its templates, "
+        "dataset and models, unless given; --list-presets shows them",
+    )
+    run.add_argument("--list-presets", action="store_true", help="list the ready experiments and exit")
     run.add_argument("--dataset", help="a dataset name, or a .jsonl/.csv file (imported first)")
     run.add_argument("--resume", type=int, metavar="ID", help="run the cells of experiment ID not yet done")
     run.add_argument("--samples", type=int, default=1, help="samples per cell (majority vote reported too)")
@@ -89,7 +96,23 @@ def _store():
     return library_store()
 
 
+def _apply_preset(args: argparse.Namespace, store) -> None:
+    from workbench.library import presets
+
+    preset = presets.get_preset(args.preset)
+    for name in presets.ensure_ingredients(store, preset):
+        print(f"workbench: imported {name} from the starter library", file=sys.stderr)
+    args.templates = args.templates or ",".join(preset.templates)
+    args.dataset = args.dataset or preset.dataset
+    args.models = args.models or ",".join(preset.models)
+    args.name = args.name or preset.name
+    if args.samples == 1:
+        args.samples = preset.samples
+
+
 def _spec(args: argparse.Namespace, store) -> experiments.GridSpec:
+    if args.preset:
+        _apply_preset(args, store)
 
     if not args.templates or not args.dataset:
         raise InputError("compare needs --templates and --dataset (or --resume ID)")
@@ -122,6 +145,12 @@ def _spec(args: argparse.Namespace, store) -> experiments.GridSpec:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    if args.list_presets:
+        from workbench.library import presets
+
+        found = presets.list_presets()
+        opts.emit(args, [p.to_dict() for p in found], "\n".join(f"{p.name}: {p.description}" for p in found))
+        return 0
 
     store = _store()
     if args.resume is not None:

@@ -24,6 +24,7 @@ from workbench.store.base import now
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".toml")
 DATASET_SUFFIXES = (".jsonl", ".csv")
 EXAMPLES_FOLDER = "examples"  # files here are few-shot example data referenced by templates
+PRESETS_FOLDER = "experiments"  # ready experiments (workbench.library.presets), not templates
 TEMPLATE_KEYS = {"name", "kind", "description", "tags", "variables", "examples", "k", "answer", "settings", "body"}
 
 
@@ -142,7 +143,8 @@ def import_dir(store, folder: Path) -> ImportReport:
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}")
     report = ImportReport()
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and EXAMPLES_FOLDER not in p.relative_to(folder).parts)
+    skipped = {EXAMPLES_FOLDER, PRESETS_FOLDER}
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not skipped & set(p.relative_to(folder).parts))
     for path in files:
         try:
             if path.suffix in TEMPLATE_SUFFIXES:

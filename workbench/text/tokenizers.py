@@ -47,9 +47,16 @@ class TokenizerInfo:
     reason: str  # why it is unavailable; empty when available
     description: str
 
+    @property
+    def label(self) -> str:
+        """What a picker shows: a llama.cpp vocabulary by its family name, every entry with its size."""
+        title = self.description.removesuffix(" (llama.cpp)") if self.kind == "vocab" else self.name
+        return f"{title} · {self.vocab_size:,} tokens" if self.vocab_size else title
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "label": self.label,
             "kind": self.kind,
             "vocab_size": self.vocab_size,
             "available": self.available,

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.chat.conversation import ChatMessage, ChatPrompt
-from workbench.text.display import visible_text
 from workbench.text.tokenizers import Tokenization
 from workbench.ui.token_view import TokenView
 
@@ -172,7 +171,7 @@ class PromptPane(QWidget):
             start, end = int(tokens.char_start[index]), int(tokens.char_end[index])
             if tokens.special[index]:
                 cursor.insertText(tokens.text[position:start], plain)
-                label = tokens.token_text(index) if end > start else f"{tokens.token_text(index)} (added)"
-                cursor.insertText(visible_text(label) if end == start else tokens.text[start:end], special)
+                # a token the tokenizer added (BOS) covers no text: its name is shown in its place
+                cursor.insertText(tokens.text[start:end] if end > start else tokens.token_text(index), special)
                 position = max(position, end)
         cursor.insertText(tokens.text[position:], plain)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -24,6 +25,7 @@ from workbench import experiments, models
 from workbench.engine.base import SEED_RANGE, SamplingParams
 from workbench.errors import WorkbenchError
 from workbench.experiments.scoring import SCORER_NAMES
+from workbench.library import presets
 from workbench.stops import parse_stop_list
 
 
@@ -82,11 +84,56 @@ class GridBuilder(QWidget):
             form.addRow(label, widget)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._build_presets())
         layout.addWidget(QLabel("<b>Templates</b> (tick several)"))
         layout.addWidget(self.template_list, 2)
         layout.addWidget(QLabel("<b>Models</b> (none ticked: the loaded one)"))
         layout.addWidget(self.model_list)
         layout.addLayout(form)
+
+    def _build_presets(self) -> QVBoxLayout:
+        self.preset = QComboBox()
+        self.preset.setObjectName("ready-experiment")
+        self.preset.addItem("— ready experiments —", "")
+        for preset in presets.list_presets():
+            self.preset.addItem(preset.name, preset.name)
+            self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ToolTipRole)
+        use = QPushButton("Use")
+        use.setToolTip("tick the ready experiment's templates and models and choose its dataset")
+        use.clicked.connect(self._use_clicked)
+        self.preset_note = QLabel()
+        self.preset_note.setObjectName("ready-experiment-note")
+        self.preset_note.setWordWrap(True)
+        self.preset_note.setStyleSheet("color: #555;")
+        row = QHBoxLayout()
+        row.addWidget(self.preset, 1)
+        row.addWidget(use)
+        box = QVBoxLayout()
+        box.addLayout(row)
+        box.addWidget(self.preset_note)
+        return box
+
+    def _use_clicked(self) -> None:
+        try:
+            self.preset_note.setText(self.use_preset(self.preset.currentData()))
+        except WorkbenchError as err:
+            self.preset_note.setText(str(err))
+
+    def use_preset(self, name: str) -> str:
+        """Fill the builder from a ready experiment; returns its description (or a problem, raised)."""
+        if not name:
+            return ""
+        preset = presets.get_preset(name)
+        presets.ensure_ingredients(self.store, preset)
+        self.refresh_library()
+        for row in range(self.template_list.count()):
+            item = self.template_list.item(row)
+            item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in preset.templates else Qt.Unchecked)
+        self.tick_models([models.resolve(m).path for m in preset.models])
+        self.dataset.setCurrentText(preset.dataset)
+        self.samples.setValue(preset.samples)
+        self.preset.setCurrentIndex(max(0, self.preset.findData(name)))
+        return preset.description
 
     def refresh_library(self) -> None:
         ticked = set(self.selected_templates())

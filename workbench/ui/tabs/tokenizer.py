@@ -58,7 +58,7 @@ class TokenizerPane(QWidget):
         super().__init__()
         self.picker = QComboBox()
         for info in choices:
-            label = info.name if info.available else f"{info.name} (unavailable)"
+            label = info.label if info.available else f"{info.name} (unavailable)"
             self.picker.addItem(label, info.name)
             item = self.picker.model().item(self.picker.count() - 1)
             item.setToolTip(info.description if info.available else info.reason)
