@@ -186,3 +186,38 @@ def test_the_tab_runs_each_template_with_its_own_settings_unless_overridden(qtbo
     assert planned() == {name: {(5, ("\n\n", "Q:"))} for name in ("arithmetic-cot-trigger-en", "arithmetic-direct-en")}
     tab.builder.no_stop.setChecked(True)
     assert {s for found in planned().values() for s in found} == {(5, ())}
+
+
+def test_a_ready_experiment_runs_on_both_embedded_models(qtbot, window, tmp_path):
+    from workbench import models
+    from workbench.library.datasets import read_dataset
+
+    tab = window.compare
+    window.tabs.setCurrentWidget(tab)
+    description = tab.builder.use_preset("base-vs-instruct-sentiment")
+    assert "instruction-tuned" in description
+    assert "sentiment-chat-en" in tab.selected_templates() and len(tab.selected_templates()) == 5
+    both = [models.resolve(models.DEFAULT_MODEL_NAME).path, models.resolve(models.INSTRUCT_MODEL_NAME).path]
+    assert tab.builder.selected_models() == both
+    small = tmp_path / "sentiment-3.jsonl"
+    small.write_text(
+        "\n".join(
+            json.dumps({"id": f"c{i}", "text": text, "expected": label, "choices": ["positive", "neutral", "negative"]})
+            for i, (text, label) in enumerate([("I love it.", "positive"), ("Awful service.", "negative")])
+        ),
+        encoding="utf-8",
+    )
+    tab.store.save_dataset(read_dataset(small))
+    tab.builder.refresh_library()
+    tab.builder.dataset.setCurrentText("sentiment-3")
+    tab.run_button.click()
+    qtbot.waitUntil(lambda: tab.experiment_id is not None and not tab.running, timeout=180_000)
+    assert "20/20 cells, done" in tab.title.text()
+    spec = tab.store.experiment(tab.experiment_id)["spec"]
+    assert [m["path"] for m in spec["models"]] == both
+    report = experiments.summarize(tab.store, tab.experiment_id)["summary"]
+    assert {row["template"] for row in report} >= {
+        f"sentiment-chat-en · {models.DEFAULT_MODEL_NAME}",
+        f"sentiment-chat-en · {models.INSTRUCT_MODEL_NAME}",
+    }
+    assert window.errors == []
