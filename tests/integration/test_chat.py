@@ -109,6 +109,16 @@ def test_a_failing_gguf_template_falls_back_with_a_notice(monkeypatch):
     assert "refused the messages: no system role" in prompt.notice and "instead" in prompt.notice
 
 
+def test_a_gguf_template_with_unsupported_jinja_falls_back_with_a_notice(monkeypatch):
+    info = models.resolve(SMOL)
+    # Hugging Face's `{% generation %}` tag is an extension llama.cpp's and Jinja's renderers do not know
+    unsupported = "{% for m in messages %}{% generation %}{{ m.content }}{% endgeneration %}{% endfor %}"
+    monkeypatch.setattr(models, "chat_template", lambda _info: unsupported)
+    prompt = ChatRenderer(info).prompt(_conversation(info, MODEL_FORMAT), n_ctx=4096)
+    assert prompt.format_name == "plain" and "does not parse" in prompt.notice
+    assert prompt.text.endswith("User: 台湾最高的山是哪座?\nAssistant:")
+
+
 def test_reply_streams_tokens_and_appends_the_answer(backend):
     info = backend.info
     conversation = _conversation(info, "gemma", (ChatMessage("user", "Say hi."),), max_tokens=8)

@@ -176,7 +176,7 @@ def test_models_folder_is_scanned_and_broken_files_skipped(cli, tmp_path, isolat
     shutil.copy(default_model_path(), folder / "copy.gguf")
     (folder / "broken.gguf").write_bytes(b"nope")
     names = [m["name"] for m in cli("models", "--json").json()]
-    assert names == ["gemma-3-270m-q4_k_m", "copy"]
+    assert names == ["gemma-3-270m-q4_k_m", "smollm2-135m-instruct-q4_1", "copy"]
 
 
 def test_usage_errors_are_one_line(cli):

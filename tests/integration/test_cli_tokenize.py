@@ -11,7 +11,8 @@ def test_tokenizers_lists_available_and_unavailable_with_reasons(cli):
     listed = {t["name"]: t for t in result.json()}
     assert listed["model"]["available"] and listed["model"]["vocab_size"] == 262144
     assert listed["cl100k_base"]["available"] and listed["cl100k_base"]["vocab_size"] == 100277
-    for name in ("o200k_base", "p50k_base", "r50k_base"):
+    assert listed["o200k_base"]["available"] and listed["o200k_base"]["vocab_size"] == 200_019  # bpe-openai's file
+    for name in ("p50k_base", "r50k_base"):
         assert listed[name]["available"] is False
         assert "no network" in listed[name]["reason"]
 

@@ -97,11 +97,11 @@ def test_partial_utf8_tokens_cover_their_character():
 def test_unknown_and_unavailable_tokenizers_say_why():
     with pytest.raises(InputError, match=r"unknown tokenizer 'nope'.*cl100k_base"):
         tokenizers.get_tokenizer("nope")
-    with pytest.raises(InputError, match=r"o200k_base is not available: needs o200k_base\.tiktoken"):
-        tokenizers.get_tokenizer("o200k_base")
+    with pytest.raises(InputError, match=r"p50k_base is not available: needs p50k_base\.tiktoken"):
+        tokenizers.get_tokenizer("p50k_base")
     listed = {t.name: t for t in tokenizers.list_tokenizers()}
     assert listed["cl100k_base"].available and listed["model"].available
-    for name in ("o200k_base", "p50k_base", "r50k_base"):
+    for name in ("p50k_base", "r50k_base"):
         assert not listed[name].available and "workbench tokenizers --add" in listed[name].reason
 
 
@@ -125,10 +125,10 @@ def test_encoding_file_found_in_the_tiktoken_cache_loads_without_network(tmp_pat
 
 
 def test_a_file_with_the_wrong_hash_is_reported_not_used(tmp_path):
-    spec = tiktoken_files.encoding_spec("o200k_base")
+    spec = tiktoken_files.encoding_spec("p50k_base")
     folder = tiktoken_files.workbench_folder()
     folder.mkdir(parents=True)
-    (folder / "o200k_base.tiktoken").write_bytes(b"bm90IGl0 0\n")
+    (folder / "p50k_base.tiktoken").write_bytes(b"bm90IGl0 0\n")
     found, reason = tiktoken_files.find_file(spec)
     assert found is None and "SHA-256 differs" in reason
 

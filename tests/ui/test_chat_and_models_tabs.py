@@ -79,7 +79,7 @@ def test_editing_a_turn_cuts_the_rest_and_regenerate_replaces_the_answer(qtbot, 
     tab.input.setPlainText("Name a fruit.")
     with qtbot.waitSignal(tab.worker.worker.answered, timeout=60_000):
         tab.send()
-    assert [m.content for m in tab.conversation.messages][0] == "Name a fruit."
+    assert tab.conversation.messages[0].content == "Name a fruit."
     assert len(tab.conversation.messages) == 2
     first_id = tab.conversation.id
     tab.temperature.set_value(1.5)
@@ -177,3 +177,38 @@ def test_quick_benchmark_is_measured_and_stored(qtbot, window):
     assert stored["prompt_tokens"] == 256 and stored["prompt_tokens_per_s"] > 0
     assert stored["generation_tokens_per_s"] > 0
     assert f"{stored['generation_tokens_per_s']:,}" in tab.bench_result.text()
+
+
+def test_a_dropped_gguf_is_added_the_way_the_user_chose(qtbot, window, tmp_path, monkeypatch):
+    import shutil
+
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    tab = window.models_tab
+    window.tabs.setCurrentWidget(tab)
+    source = tmp_path / "dropped.gguf"
+    shutil.copyfile(models.resolve(models.INSTRUCT_MODEL_NAME).path, source)
+    monkeypatch.setattr(tab, "ask_mode", lambda _path: "link")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(source))])
+    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    tab.dropEvent(event)
+    added = next(info for info in tab.found if info.path == str(source.resolve()))
+    assert added.source == "linked" and "linked: the file stays where it is" in tab.notice.text()
+    assert window.model_picker.findData(added.path) >= 0
+
+
+def test_stop_keeps_the_answer_so_far(qtbot, window):
+    tab = window.chat
+    window.tabs.setCurrentWidget(tab)
+    tab.temperature.set_value(1.0)
+    tab.max_tokens.setValue(400)
+    tab.input.setPlainText("Write a long story about a dragon.")
+    tab.send()
+    qtbot.waitUntil(lambda: tab.streaming is not None and len(tab.streaming.tokens) >= 3, timeout=30_000)
+    with qtbot.waitSignal(tab.worker.worker.answered, timeout=30_000):
+        tab.stop_button.click()
+    answer = tab.conversation.messages[-1]
+    assert answer.finish_reason == "cancelled" and 3 <= len(answer.tokens) < 400
+    assert session.load(tab.store, tab.conversation.id).messages[-1].finish_reason == "cancelled"

@@ -101,7 +101,7 @@ def test_columns_add_up_to_four_and_unavailable_encodings_are_disabled(qtbot, ta
     wait_idle(qtbot, tab)
     assert all(pane.column.tokenization is not None for pane in tab.panes)
     picker = tab.panes[0].picker
-    row = picker.findData("o200k_base")
+    row = picker.findData("p50k_base")
     assert row >= 0 and not picker.model().item(row).isEnabled()
     assert "no network" in picker.model().item(row).toolTip()
     tab.remove_column(tab.panes[-1])

@@ -102,11 +102,15 @@ class ModelsTab(QWidget):
             buttons.addWidget(button)
         hint = QLabel("Drop a .gguf file here to add it. ★ marks the default model.")
         hint.setStyleSheet("color: #666;")
+        self.notice = QLabel()
+        self.notice.setObjectName("models-notice")
+        self.notice.setWordWrap(True)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(self.table)
         left_layout.addLayout(buttons)
         left_layout.addWidget(hint)
+        left_layout.addWidget(self.notice)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self._build_details())
@@ -284,9 +288,10 @@ class ModelsTab(QWidget):
     def add_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add a GGUF model", "", "GGUF models (*.gguf);;All files (*)")
         if path:
-            self.add_file(Path(path), self._ask_mode(Path(path)))
+            self.add_file(Path(path), self.ask_mode(Path(path)))
 
-    def _ask_mode(self, path: Path) -> str | None:
+    def ask_mode(self, path: Path) -> str | None:
+        """Copy or link (None: cancelled), asked in a dialog."""
         box = QMessageBox(self)
         box.setWindowTitle("Add a model")
         box.setText(f"Add {path.name}:\ncopy it into the workbench's models folder, or link it where it is?")
@@ -305,7 +310,7 @@ class ModelsTab(QWidget):
             self.message.emit(str(err))
             return None
         how = "linked: the file stays where it is" if mode == "link" else f"copied to {info.path}"
-        self.bench_result.setText(f"Added {info.name} ({how})")
+        self.notice.setText(f"Added {info.name} ({how})")
         self.refresh(info.path)
         self.modelsChanged.emit()
         return info
@@ -324,7 +329,7 @@ class ModelsTab(QWidget):
         except WorkbenchError as err:
             self.message.emit(str(err))
             return
-        self.bench_result.setText(done)
+        self.notice.setText(done)
         self.refresh()
         self.modelsChanged.emit()
 
@@ -348,7 +353,7 @@ class ModelsTab(QWidget):
     def dropEvent(self, event) -> None:
         for url in event.mimeData().urls():
             path = Path(url.toLocalFile())
-            self.add_file(path, self._ask_mode(path))
+            self.add_file(path, self.ask_mode(path))
 
     # -- benchmark -----------------------------------------------------------------------------
     def benchmark(self) -> None:
