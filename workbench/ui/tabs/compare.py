@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -128,12 +129,18 @@ class CompareTab(QWidget):
         self.pairwise = QLabel("")
         self.pairwise.setWordWrap(True)
         self.pairwise.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.pairwise.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        pairwise_scroll = QScrollArea()  # a many-template or many-model grid has many pairs: they scroll
+        pairwise_scroll.setWidgetResizable(True)
+        pairwise_scroll.setWidget(self.pairwise)
+        pairwise_scroll.setMaximumHeight(150)
+        self.title.setWordWrap(True)
         results = QWidget()
         layout = QVBoxLayout(results)
         layout.addLayout(filters)
         layout.addWidget(self.table, 3)
         layout.addWidget(self.chart)
-        layout.addWidget(self.pairwise)
+        layout.addWidget(pairwise_scroll)
         self.review = ReviewPanel()
         self.review.picked.connect(self.rate)
         self.result_tabs = QTabWidget()

@@ -36,7 +36,8 @@ class AccuracyChart(QWidget):
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.Antialiasing)
-        label_width = min(300, self.width() // 3)
+        widest = max((painter.fontMetrics().horizontalAdvance(row["template"]) for row in self.rows), default=0)
+        label_width = min(widest + 4, self.width() // 2)
         left, right = label_width + 8, self.width() - 70
         span = max(right - left, 10)
         painter.setPen(QColor("#999"))
