@@ -30,9 +30,9 @@ def window(qtbot, tmp_path):
 
 def _send(qtbot, tab, text: str) -> None:
     tab.input.setPlainText(text)
-    with qtbot.waitSignal(tab.worker.worker.answered, timeout=60_000):
+    with qtbot.waitSignal(tab.turnFinished, timeout=60_000):
         tab.send()
-    qtbot.waitUntil(lambda: tab.send_button.isEnabled(), timeout=5_000)
+    assert tab.send_button.isEnabled()
 
 
 def test_chat_streams_saves_and_shows_the_prompt_as_the_model_sees_it(qtbot, window):
@@ -77,13 +77,13 @@ def test_editing_a_turn_cuts_the_rest_and_regenerate_replaces_the_answer(qtbot, 
     tab.start_edit(0)
     assert tab.edit_banner.isVisible() and "cuts the 3 message(s)" in tab.edit_banner.text()
     tab.input.setPlainText("Name a fruit.")
-    with qtbot.waitSignal(tab.worker.worker.answered, timeout=60_000):
+    with qtbot.waitSignal(tab.turnFinished, timeout=60_000):
         tab.send()
     assert tab.conversation.messages[0].content == "Name a fruit."
     assert len(tab.conversation.messages) == 2
     first_id = tab.conversation.id
     tab.temperature.set_value(1.5)
-    with qtbot.waitSignal(tab.worker.worker.answered, timeout=60_000):
+    with qtbot.waitSignal(tab.turnFinished, timeout=60_000):
         tab.regenerate()
     assert len(tab.conversation.messages) == 2 and tab.conversation.id == first_id
     assert len(session.load(tab.store, first_id).messages) == 2
@@ -207,7 +207,7 @@ def test_stop_keeps_the_answer_so_far(qtbot, window):
     tab.input.setPlainText("Write a long story about a dragon.")
     tab.send()
     qtbot.waitUntil(lambda: tab.streaming is not None and len(tab.streaming.tokens) >= 3, timeout=30_000)
-    with qtbot.waitSignal(tab.worker.worker.answered, timeout=30_000):
+    with qtbot.waitSignal(tab.turnFinished, timeout=30_000):
         tab.stop_button.click()
     answer = tab.conversation.messages[-1]
     assert answer.finish_reason == "cancelled" and 3 <= len(answer.tokens) < 400

@@ -41,6 +41,7 @@ from workbench.ui.workers import ChatThread, LatestJob
 class ChatTab(QWidget):
     message = Signal(str)
     loadModelRequested = Signal(str)  # a conversation's model path
+    turnFinished = Signal()  # the model's turn ended (answered, stopped or failed) and is shown
 
     def __init__(self, store) -> None:
         super().__init__()
@@ -417,12 +418,14 @@ class ChatTab(QWidget):
         self._set_running(False)
         self._show_messages()
         self.refresh_list()
+        self.turnFinished.emit()
 
     def _failed(self, text: str) -> None:
         self.streaming = None
         self._set_running(False)
         self._show_messages()
         self.message.emit(text)
+        self.turnFinished.emit()
 
     def shutdown(self) -> None:
         self.popup.hide()

@@ -1,0 +1,117 @@
+"""The history of runs: searching them, reopening one exactly, and comparing two token by token."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.engine.base import GenerationRequest, SamplingParams
+from workbench.errors import InputError
+
+SAMPLING_KEYS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n")
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What the History panel and `workbench runs` narrow the list by (empty: no filter)."""
+
+    search: str = ""  # words of the prompt or an output; Chinese and other unsegmented text by substring
+    model: str = ""
+    since: str = ""  # ISO date or datetime, inclusive
+    until: str = ""
+    starred: bool = False
+    tag: str = ""
+    ranked: bool | None = None  # True: only ranked runs; False: only unranked ones
+    kind: str = ""  # playground, cli, explorer, chat
+
+
+def reproduce_request(run: dict[str, Any], sample: int = 0) -> GenerationRequest:
+    """The request that reproduces sample `sample` of a stored run token for token: its prompt, every
+    setting, and the seed that sample actually used."""
+    params = run["params"]
+    samples = run.get("samples") or []
+    if samples and not 0 <= sample < len(samples):
+        raise InputError(f"run {run['id']} has {len(samples)} sample(s); there is no sample {sample + 1}")
+    seed = samples[sample]["seed"] if samples else params.get("seed")
+    sampling = SamplingParams(**{k: params[k] for k in SAMPLING_KEYS if k in params}, seed=seed)
+    return GenerationRequest(
+        prompt=run["prompt"],
+        params=sampling,
+        max_tokens=params.get("max_tokens", 128),
+        stop=tuple(params.get("stop") or ()),
+        top_logprobs=params.get("top_logprobs", 10),
+        add_bos=params.get("add_bos", True),
+        special=params.get("special", False),
+    ).validate()
+
+
+@dataclass(frozen=True)
+class SideAt:
+    """One run's token where the two runs part, and how likely each run found the other's choice."""
+
+    token_id: int | None
+    text: str
+    prob: float | None
+    prob_of_other: float | None  # None: the other token is not among this step's stored alternatives
+
+
+@dataclass(frozen=True)
+class Divergence:
+    common_tokens: int
+    common_text: str
+    left: SideAt | None = None  # None on both sides: identical
+    right: SideAt | None = None
+    same_prompt: bool = True
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return self.left is None and self.right is None
+
+    def to_dict(self) -> dict[str, Any]:
+        def side(value: SideAt | None) -> dict[str, Any] | None:
+            return None if value is None else value.__dict__.copy()
+
+        return {
+            "identical": self.identical,
+            "common_tokens": self.common_tokens,
+            "common_text": self.common_text,
+            "left": side(self.left),
+            "right": side(self.right),
+            "same_prompt": self.same_prompt,
+            "notes": self.notes,
+        }
+
+
+def _prob(logprob: float | None) -> float | None:
+    return math.exp(logprob) if logprob is not None and math.isfinite(logprob) else None
+
+
+def _side(steps: list[dict[str, Any]], index: int, other_id: int | None) -> SideAt | None:
+    if index >= len(steps):
+        return SideAt(None, "(ended)", None, None)
+    step = steps[index]
+    other = next((t for t in step.get("top", []) if t["id"] == other_id), None)
+    return SideAt(step["id"], step["text"], _prob(step["logprob"]), _prob(other["logprob"]) if other else None)
+
+
+def diff_runs(left: dict[str, Any], right: dict[str, Any], left_sample: int = 0, right_sample: int = 0) -> Divergence:
+    """Where two runs' token streams first differ, and each side's probabilities at that point."""
+    a = left["samples"][left_sample]["tokens"]
+    b = right["samples"][right_sample]["tokens"]
+    common = 0
+    while common < min(len(a), len(b)) and a[common]["id"] == b[common]["id"]:
+        common += 1
+    text = "".join(step["text"] for step in a[:common])
+    notes = []
+    same_prompt = left["prompt"] == right["prompt"]
+    if not same_prompt:
+        notes.append("the prompts differ: the probabilities are conditioned on different texts")
+    if left.get("model_path") != right.get("model_path"):
+        notes.append("the models differ")
+    if common == len(a) == len(b):
+        return Divergence(common, text, same_prompt=same_prompt, notes=notes)
+    a_id = a[common]["id"] if common < len(a) else None
+    b_id = b[common]["id"] if common < len(b) else None
+    return Divergence(common, text, _side(a, common, b_id), _side(b, common, a_id), same_prompt, notes)
