@@ -1,4 +1,5 @@
-"""The history of runs: searching them, reopening one exactly, and comparing two token by token."""
+"""The history of runs: keeping every generation, reopening one exactly, and comparing two token by token.
+Searching and filtering is `store.RunQuery`."""
 
 from __future__ import annotations
 
@@ -6,24 +7,41 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.engine.base import GenerationRequest, SamplingParams
+from workbench import models
+from workbench.engine.base import Backend, Generation, GenerationRequest, SamplingParams
 from workbench.errors import InputError
+from workbench.store import Store
 
 SAMPLING_KEYS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n")
 
 
-@dataclass(frozen=True)
-class RunFilter:
-    """What the History panel and `workbench runs` narrow the list by (empty: no filter)."""
+KINDS = ("generate", "playground", "explorer", "chat")  # "generate": the CLI
 
-    search: str = ""  # words of the prompt or an output; Chinese and other unsegmented text by substring
-    model: str = ""
-    since: str = ""  # ISO date or datetime, inclusive
-    until: str = ""
-    starred: bool = False
-    tag: str = ""
-    ranked: bool | None = None  # True: only ranked runs; False: only unranked ones
-    kind: str = ""  # playground, cli, explorer, chat
+
+def save_generation(
+    store: Store,
+    backend: Backend,
+    request: GenerationRequest,
+    samples: list[Generation],
+    kind: str,
+    source: str = "",
+) -> int:
+    """Keep one generation (all its samples) as a run: the prompt, every setting, each sample's seed, the
+    model (name, path, hash prefix), the context, the numeric mode and every token record."""
+    options = getattr(backend, "options", None)
+    return store.save_run(
+        kind,
+        backend.info.name,
+        backend.info.path,
+        request,
+        samples[0].timings.prompt_tokens if samples else 0,
+        samples,
+        numerics=getattr(options, "numerics", None),
+        batching=getattr(options, "batching", None),
+        source=source,
+        model_sha256=models.model_sha256(backend.info.path),
+        n_ctx=getattr(backend, "n_ctx", None),
+    )
 
 
 def reproduce_request(run: dict[str, Any], sample: int = 0) -> GenerationRequest:

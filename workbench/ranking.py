@@ -103,3 +103,37 @@ def ranked_list_row(run: dict[str, Any], ranking: Ranking) -> dict[str, Any]:
         "rater": ranking.rater,
         "ranked_at": ranking.created_at,
     }
+
+
+def load_rankings(store, run_id: int | None = None) -> list[tuple[dict[str, Any], Ranking]]:
+    """(run, ranking) for every stored ranking (of one run when `run_id` is given; unknown id: StoreError)."""
+    if run_id is not None:
+        store.get_run(run_id)
+    runs: dict[int, dict[str, Any]] = {}
+    found = []
+    for row in store.rankings(run_id):
+        run = runs.setdefault(row["run_id"], store.get_run(row["run_id"]))
+        found.append((run, Ranking(row["run_id"], tuple(row["ranks"]), row["rater"], row["created_at"])))
+    return found
+
+
+def export_rows(store, what: str, experiment: int | None = None, run: int | None = None) -> list[dict[str, Any]]:
+    """`preferences`: every ranked pair (and an experiment's A/B ratings) as {"prompt", "chosen", "rejected"};
+    `ranked`: one row per ranking with the whole order. No source given: everything in the database."""
+    from workbench import experiments
+
+    if experiment is not None and run is not None:
+        raise InputError("export one source: --experiment or --run, not both")
+    if what == "ranked":
+        if experiment is not None:
+            raise InputError("an experiment holds A/B ratings, not rankings: export it with --what preferences")
+        return [ranked_list_row(r, k) for r, k in load_rankings(store, run)]
+    if what != "preferences":
+        raise InputError(f"preference exports are preferences or ranked (got {what!r})")
+    if experiment is not None:
+        return experiments.export_rows(store, experiment, "preferences")
+    rows = [row for r, k in load_rankings(store, run) for row in preference_rows(r, k)]
+    if run is None:
+        for summary in store.list_experiments():
+            rows += experiments.export_rows(store, summary["id"], "preferences")
+    return rows

@@ -83,9 +83,18 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rate.add_argument("--rater", default=None, help="who judged (default: the user name)")
     rate.add_argument("--json", action="store_true")
 
-    export = commands.add_parser("export", help="an experiment's runs, preferences or summary as JSONL or CSV")
-    export.add_argument("--experiment", type=int, required=True, metavar="ID")
-    export.add_argument("--what", choices=("runs", "preferences", "summary"), default="runs")
+    export = commands.add_parser(
+        "export", help="an experiment's runs or summary, or human preferences (rankings, A/B ratings), as JSONL or CSV"
+    )
+    export.add_argument("--experiment", type=int, metavar="ID", help="the experiment (runs and summary need one)")
+    export.add_argument("--run", type=int, metavar="ID", help="preferences or ranked: only this run's rankings")
+    export.add_argument(
+        "--what",
+        choices=("runs", "preferences", "ranked", "summary"),
+        default="runs",
+        help="preferences: every ranked pair and A/B rating as {prompt, chosen, rejected} (TRL's DPO / reward "
+        "trainers); ranked: one row per ranking with the whole order. Without --experiment/--run: all of them",
+    )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--out", type=Path, help="file to write (default: stdout)")
 
@@ -295,10 +304,23 @@ def cmd_rate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from workbench import ranking
+    from workbench.fsutil import atomic_write_text
+
     store = _store()
-    if args.out is None:
-        sys.stdout.write(experiments.to_text(experiments.export_rows(store, args.experiment, args.what), args.format))
+    if args.what in ("preferences", "ranked"):
+        rows = ranking.export_rows(store, args.what, experiment=args.experiment, run=args.run)
+    elif args.experiment is None:
+        raise InputError(f"--what {args.what} exports one experiment: give --experiment ID")
     else:
-        count = experiments.write_export(store, args.experiment, args.what, args.format, args.out)
-        print(f"wrote {count} rows to {args.out}", file=sys.stderr)
+        rows = experiments.export_rows(store, args.experiment, args.what)
+    text = experiments.to_text(rows, args.format)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(args.out, text)
+        print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)
+    if not rows:
+        # an empty export is a valid answer (nothing ranked yet), so scripts go on; the notice says why
+        print(f"workbench: nothing to export: no {args.what} recorded yet", file=sys.stderr)
     return 0

@@ -1,4 +1,4 @@
-"""`workbench gui`, `models`, `generate`, `next` and `runs`: call the core, then format (text or JSON)."""
+"""`workbench gui`, `generate` and `next`: call the core, then format (text or JSON)."""
 
 from __future__ import annotations
 
@@ -53,16 +53,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     prompt_tokens = samples[0].timings.prompt_tokens
     run_id = None
     if not args.no_log:
-        run_id = open_store().save_run(
-            "generate",
-            backend.info.name,
-            backend.info.path,
-            request,
-            prompt_tokens,
-            samples,
-            numerics=backend.options.numerics,
-            batching=backend.options.batching,
-        )
+        from workbench.history import save_generation
+
+        run_id = save_generation(open_store(), backend, request, samples, "generate")
     document: dict[str, Any] = {
         "model": backend.info.name,
         "model_path": backend.info.path,
@@ -113,20 +106,4 @@ def cmd_next(args: argparse.Namespace) -> int:
         document["numeric_check"] = check.to_dict()
         rows.append("numeric check: " + check.summary())
     opts.emit(args, document, "\n".join(rows))
-    return 0
-
-
-def cmd_runs(args: argparse.Namespace) -> int:
-    store = open_store()
-    if args.id is not None:
-        run = store.get_run(args.id)
-        lines = [f"run {run['id']} {run['created_at']} {run['model']}", run["prompt"]]
-        lines += [f"--- sample {s['idx'] + 1}: {s['finish_reason']}\n{s['text']}" for s in run["samples"]]
-        opts.emit(args, run, "\n".join(lines))
-        return 0
-    runs = store.list_runs(args.limit)
-    lines = [
-        f"{r.id:>5} {r.created_at} {r.kind:<9} {r.model:<24} {r.samples} sample(s)  {r.prompt[:40]!r}" for r in runs
-    ]
-    opts.emit(args, [r.to_dict() for r in runs], "\n".join(lines) or "no runs saved yet")
     return 0

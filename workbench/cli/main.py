@@ -114,15 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_chat_parsers(commands)
 
-    runs = commands.add_parser("runs", help="list saved runs, or show one")
-    runs.add_argument("id", nargs="?", type=int, help="show this run with every token")
-    runs.add_argument("--limit", type=int, default=20)
-    runs.add_argument("--json", action="store_true")
+    from workbench.cli.history import add_parsers as add_history_parsers
+
+    add_history_parsers(commands)
     return parser
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from workbench.cli import chat, experiments, explore, generation, library, models, tokens
+    from workbench.cli import chat, experiments, explore, generation, history, library, models, tokens
 
     handler = {
         "gui": generation.cmd_gui,
@@ -130,7 +129,8 @@ def dispatch(args: argparse.Namespace) -> int:
         "chat": chat.cmd_chat,
         "generate": generation.cmd_generate,
         "next": generation.cmd_next,
-        "runs": generation.cmd_runs,
+        "runs": history.cmd_runs,
+        "rank": history.cmd_rank,
         "tokenizers": tokens.cmd_tokenizers,
         "tokenize": tokens.cmd_tokenize,
         "templates": library.cmd_templates,

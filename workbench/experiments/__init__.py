@@ -46,7 +46,8 @@ from workbench.experiments.report import (
     throughput,
 )
 from workbench.experiments.review import RATING_CHOICES, rate, review_pairs
-from workbench.experiments.runner import Progress, cell_result, model_sha256, run, run_cell
+from workbench.experiments.runner import Progress, cell_result, run, run_cell
+from workbench.models import model_sha256
 
 __all__ = [
     "EXPORT_FORMATS",

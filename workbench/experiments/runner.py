@@ -5,14 +5,13 @@ generation cells of one model can be decoded together (batched; results equal to
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from workbench import models
 from workbench.engine.base import Backend, GenerationRequest
 from workbench.engine.numerics import choice_spread, other_numerics, within_noise
 from workbench.errors import WorkbenchError
@@ -40,22 +39,6 @@ class Progress:
     def line(self) -> str:
         eta = f"{self.eta_s:.0f} s" if self.eta_s is not None else "?"
         return f"{self.done}/{self.total} cells, {self.rate:.2f} cells/s, ETA {eta}"
-
-
-_sha_cache: dict[tuple[str, int, float], str] = {}
-
-
-def model_sha256(path: str) -> str:
-    """First 16 hex digits of the model file's SHA-256 (cached per file, size and time)."""
-    stat = Path(path).stat()
-    key = (path, stat.st_size, stat.st_mtime)
-    if key not in _sha_cache:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(block)
-        _sha_cache[key] = digest.hexdigest()[:16]
-    return _sha_cache[key]
 
 
 def run(
@@ -89,7 +72,7 @@ def run(
     def commit(cell: dict[str, Any], result: dict[str, Any]) -> None:
         model = spec["models"][cell["model_index"]]
         backend = backends[cell["model_index"]]
-        result.update(model=model["name"], model_sha256=model_sha256(model["path"]))
+        result.update(model=model["name"], model_sha256=models.model_sha256(model["path"]))
         result.update(numerics=backend.options.numerics, batching=backend.options.batching)
         now = time.perf_counter()
         result["grid_ms"], last_commit[0] = (now - last_commit[0]) * 1000, now

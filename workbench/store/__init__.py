@@ -6,7 +6,7 @@ from workbench.store.chats import ChatsMixin
 from workbench.store.experiments import ExperimentsMixin
 from workbench.store.library import LibraryMixin
 from workbench.store.model_prefs import ModelPrefs, ModelPrefsMixin
-from workbench.store.runs import RunsMixin, RunSummary
+from workbench.store.runs import RunQuery, RunsMixin, RunSummary
 from workbench.store.schema import MIGRATIONS
 from workbench.store.trees import TreesMixin
 
@@ -16,4 +16,4 @@ class Store(RunsMixin, LibraryMixin, ExperimentsMixin, TreesMixin, ModelPrefsMix
     branch trees, chat conversations and model preferences in one file."""
 
 
-__all__ = ["MIGRATIONS", "ModelPrefs", "RunSummary", "Store"]
+__all__ = ["MIGRATIONS", "ModelPrefs", "RunQuery", "RunSummary", "Store"]

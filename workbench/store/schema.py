@@ -286,6 +286,21 @@ def _migration_8(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_9(db: sqlite_utils.Database) -> None:
+    """Every run kept and findable: where it came from, the model's hash prefix and context, a star and tags;
+    rankings of a run's samples; a chat answer points at its run (its tokens live there)."""
+    for column, kind in (("source", str), ("model_sha256", str), ("n_ctx", int), ("starred", int), ("tags", str)):
+        db["runs"].add_column(column, kind)
+    db["rankings"].create(
+        {"id": int, "run_id": int, "ranks": str, "rater": str, "created_at": str},
+        pk="id",
+        not_null={"ranks"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["rankings"].create_index(["run_id", "rater"], unique=True)
+    db["chat_messages"].add_column("run_id", int)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
@@ -295,5 +310,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_6,
     _migration_7,
     _migration_8,
+    _migration_9,
 ]
-FTS_COLUMNS = {"templates": ["name", "description", "body", "tags"]}
+FTS_COLUMNS = {"templates": ["name", "description", "body", "tags"], "runs": ["prompt"], "samples": ["text"]}
