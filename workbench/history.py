@@ -25,9 +25,12 @@ def save_generation(
     samples: list[Generation],
     kind: str,
     source: str = "",
-) -> int:
+) -> int | None:
     """Keep one generation (all its samples) as a run: the prompt, every setting, each sample's seed, the
-    model (name, path, hash prefix), the context, the numeric mode and every token record."""
+    model (name, path, hash prefix), the context, the numeric mode and every token record. None: the app's
+    "keep every run" setting is off (the CLI decides with --no-log)."""
+    if kind != "generate" and not keeps_history(store):
+        return None
     options = getattr(backend, "options", None)
     return store.save_run(
         kind,
@@ -42,6 +45,17 @@ def save_generation(
         model_sha256=models.model_sha256(backend.info.path),
         n_ctx=getattr(backend, "n_ctx", None),
     )
+
+
+KEEP_HISTORY = "keep_history"
+
+
+def keeps_history(store: Store) -> bool:
+    return store.meta(KEEP_HISTORY) != "0"
+
+
+def set_keep_history(store: Store, on: bool) -> None:
+    store.set_meta(KEEP_HISTORY, "1" if on else "0")
 
 
 def reproduce_request(run: dict[str, Any], sample: int = 0) -> GenerationRequest:

@@ -33,11 +33,27 @@ def python_snippet(run: dict[str, Any], sample: int = 0) -> str:
         if params.get("temperature", 0) == 0
         else "# sampled: same settings and seed, but llama-cpp-python's own sampler, so a different draw"
     )
+    exact = (run.get("batching") or "exact") == "exact"
+    no_repack = [
+        "import llama_cpp.llama_cpp as low",
+        "",
+        "_defaults = low.llama_model_default_params",
+        "",
+        "",
+        "def _unpacked():  # the workbench's exact mode: CPU weights are not repacked (same arithmetic as the run)",
+        "    params = _defaults()",
+        "    params.use_extra_bufts = False",
+        "    return params",
+        "",
+        "",
+        "low.llama_model_default_params = _unpacked",
+    ]
     lines = [
         "from llama_cpp import Llama",
+        *(no_repack if exact else []),
         "",
         f"llm = Llama(model_path={run['model_path']!r}, n_ctx={run.get('n_ctx') or 4096}, "
-        f"{kv}flash_attn={mode.flash_attn}, seed={seed}, verbose=False)",
+        f"{kv}flash_attn={mode.flash_attn}, swa_full=True, seed={seed}, verbose=False)",
         f"prompt = {run['prompt']!r}",
         f"tokens = llm.tokenize(prompt.encode('utf-8'), add_bos={bool(params.get('add_bos', True))}, "
         f"special={bool(params.get('special', False))})",

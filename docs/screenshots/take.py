@@ -266,6 +266,35 @@ def shoot_base_vs_instruct(app: QApplication, win: MainWindow) -> None:
     win.grab().save(str(HERE / "compare-base-vs-instruct.png"))
 
 
+def shoot_history(app: QApplication, win: MainWindow) -> None:
+    from workbench import models
+
+    load(app, win, models.DEFAULT_MODEL_NAME)
+    win.tabs.setCurrentWidget(win.playground)
+    pg = win.playground
+    saved = []
+    win.engine.worker.runSaved.connect(saved.append)
+    for prompt, samples in (("The tallest mountain in Taiwan is", 1), ("台湾最高的山是", 4)):
+        pg.prompt.setPlainText(prompt)
+        pg.samples.set_value(samples)
+        pg.temperature.set_value(0.9)
+        pg.max_tokens.set_value(24)
+        pg.random_seed.setChecked(False)
+        pg.seed.setValue(11)
+        before = len(saved)
+        pg.run_button.click()
+        wait(app, lambda before=before: len(saved) > before and pg.run_button.isEnabled())
+    for spin, rank in zip(pg.ranking.spins, (2, 1, 3, 3), strict=True):
+        spin.setValue(rank)
+    pg.ranking.save()
+    pg.side_tabs.setCurrentWidget(pg.history)
+    pg.history.refresh()
+    pg.history.search.setText("最高")
+    pg.history.refresh()
+    wait(app, lambda: False, 0.5)
+    win.grab().save(str(HERE / "playground-history.png"))
+
+
 SHOTS = {
     "playground": lambda app, win: (
         shoot(app, win, "The three most important inventions in history are", "playground-english", 3, 0.9),
@@ -280,6 +309,7 @@ SHOTS = {
     "models": shoot_models,
     "base-vs-instruct": shoot_base_vs_instruct,
     "chat": shoot_chat,
+    "history": shoot_history,
 }
 
 

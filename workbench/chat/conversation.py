@@ -34,6 +34,7 @@ class ChatMessage:
     tokens: tuple[TokenStep, ...] = ()  # an assistant turn's tokens as generated (empty when typed or imported)
     seed: int | None = None
     finish_reason: str | None = None
+    run_id: int | None = None  # the run that holds this answer's token records
 
     def as_turn(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}
@@ -44,6 +45,8 @@ class ChatMessage:
             document.update(tokens=[t.to_dict() for t in self.tokens], seed=self.seed)
         if self.finish_reason:
             document["finish_reason"] = self.finish_reason
+        if self.run_id is not None:
+            document["run_id"] = self.run_id
         return document
 
 

@@ -15,6 +15,7 @@ from workbench.chat.formats import MODEL_FORMAT, check_format
 from workbench.engine.base import Backend, Generation, GenerationRequest, OnToken, TokenStep
 from workbench.errors import InputError
 from workbench.fsutil import atomic_write_text
+from workbench.history import save_generation
 from workbench.store import Store
 
 MAX_MESSAGE_CHARS = 200_000
@@ -105,10 +106,9 @@ def request_for(prompt: ChatPrompt, settings: ChatSettings) -> GenerationRequest
     ).validate()
 
 
-def answer_message(generation: Generation) -> ChatMessage:
-    return ChatMessage(
-        "assistant", generation.text.strip(), generation.tokens, generation.seed, generation.finish_reason
-    )
+def answer_message(generation: Generation, run_id: int | None = None) -> ChatMessage:
+    text = generation.text.strip()
+    return ChatMessage("assistant", text, generation.tokens, generation.seed, generation.finish_reason, run_id)
 
 
 def reply(
@@ -117,17 +117,29 @@ def reply(
     renderer: ChatRenderer,
     n_ctx: int,
     on_token: OnToken | None = None,
+    store: Store | None = None,
 ) -> tuple[Conversation, ChatPrompt, Generation]:
-    """The model's next turn: render the history, generate, append the answer (a stopped one too)."""
+    """The model's next turn: render the history, generate, append the answer (a stopped one too). With
+    `store`, the generation is kept as a run of the history (its tokens live there)."""
     prompt = renderer.prompt(conversation, n_ctx)
-    generation = backend.generate(request_for(prompt, conversation.settings), on_token)
-    return conversation.with_messages([*conversation.messages, answer_message(generation)]), prompt, generation
+    request = request_for(prompt, conversation.settings)
+    generation = backend.generate(request, on_token)
+    run_id = None
+    if store is not None:
+        source = f"conversation {conversation.id}" if conversation.id is not None else "conversation"
+        run_id = save_generation(store, backend, request, [generation], "chat", source)
+    answer = answer_message(generation, run_id)
+    return conversation.with_messages([*conversation.messages, answer]), prompt, generation
 
 
 # -- storage ----------------------------------------------------------------------------------
 def save(store: Store, conversation: Conversation) -> Conversation:
+    """Insert or update; an answer kept as a run stores its tokens there only (one record, one place)."""
     record = conversation.to_dict()
     messages = record.pop("messages")
+    for message in messages:
+        if message.get("run_id") is not None:
+            message["tokens"] = None
     if record["id"] is None:
         record.pop("id")
     return replace(conversation, id=store.save_conversation(record, messages))
@@ -139,9 +151,10 @@ def load(store: Store, conversation_id: int) -> Conversation:
         ChatMessage(
             m["role"],
             m["content"],
-            tuple(TokenStep.from_dict(t) for t in m["tokens"]),
+            tuple(TokenStep.from_dict(t) for t in _message_tokens(store, m)),
             m["seed"],
             m["finish_reason"],
+            m.get("run_id"),
         )
         for m in row["messages"]
     )
@@ -155,6 +168,13 @@ def load(store: Store, conversation_id: int) -> Conversation:
         messages=messages,
         id=row["id"],
     )
+
+
+def _message_tokens(store: Store, message: dict[str, Any]) -> list[dict[str, Any]]:
+    if message.get("run_id") is None:
+        return message["tokens"]
+    samples = store.get_run(message["run_id"])["samples"]
+    return samples[0]["tokens"] if samples else []
 
 
 def export_record(conversation: Conversation) -> dict[str, Any]:

@@ -129,7 +129,7 @@ def _answer(args: argparse.Namespace, store, conversation: Conversation, rendere
 
     backend = LlamaBackend(info, opts.load_options(args, info))
     try:
-        conversation, prompt, generation = session.reply(backend, conversation, renderer, backend.n_ctx)
+        conversation, prompt, generation = session.reply(backend, conversation, renderer, backend.n_ctx, store=store)
     finally:
         backend.close()
     conversation = session.save(store, conversation)

@@ -7,7 +7,7 @@ from typing import Any
 
 from workbench.cli import options as opts
 from workbench.cli.options import load_backend, open_store, sampling_params
-from workbench.engine.base import GenerationRequest, SamplingParams, sample_requests
+from workbench.engine.base import GenerationRequest, SamplingParams, pin_seed, sample_requests
 from workbench.errors import InvalidParameterError, WorkbenchError
 from workbench.stops import parse_stop
 
@@ -38,7 +38,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     params = sampling_params(args, temperature=SamplingParams().temperature)
     if args.samples < 1:
         raise InvalidParameterError(f"samples must be >= 1 (got {args.samples})")
-    request = _request(args, prompt, params)
+    request = pin_seed(_request(args, prompt, params))
+    params = request.params
     backend = load_backend(args)
     requests = sample_requests(request, args.samples)
     if args.parallel > 1 and len(requests) > 1:

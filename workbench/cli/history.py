@@ -6,11 +6,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from datetime import date
 
 from workbench import history, models, ranking, runcode
 from workbench.cli import options as opts
-from workbench.errors import InputError
 from workbench.store import RunQuery
 
 
@@ -46,27 +44,18 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rank.add_argument("--json", action="store_true")
 
 
-def _date(text: str, option: str) -> str:
-    if text:
-        try:
-            date.fromisoformat(text[:10])
-        except ValueError:
-            raise InputError(f"{option} takes a date like 2026-11-23 (got {text!r})") from None
-    return text
-
-
 def query(args: argparse.Namespace) -> RunQuery:
     ranked = True if args.ranked else False if args.unranked else None
     return RunQuery(
         search=args.search,
         model=models.resolve(args.model).name if args.model else "",  # listing: --model filters
-        since=_date(args.since, "--since"),
-        until=_date(args.until, "--until"),
+        since=args.since,
+        until=args.until,
         starred=args.starred,
         tag=args.tag,
         ranked=ranked,
         kind=args.kind or "",
-    )
+    ).validate()
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -122,7 +111,7 @@ def _diff(args: argparse.Namespace, left: dict, right: dict) -> int:
             f"{_side(result.left)}, run {right['id']} {_side(result.right)}"
         )
     notes = "".join(f"\nnote: {n}" for n in result.notes)
-    opts.emit(args, {"left": left["id"], "right": right["id"], **result.to_dict()}, text + notes)
+    opts.emit(args, {"left_run": left["id"], "right_run": right["id"], **result.to_dict()}, text + notes)
     return 0
 
 

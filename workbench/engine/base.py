@@ -37,6 +37,14 @@ def sample_seed(base: int, sample: int, position: int = 0) -> int:
     return (base + SEED_STRIDE * position + sample) % SEED_RANGE
 
 
+def pin_seed(request: GenerationRequest) -> GenerationRequest:
+    """The request with a seed drawn now when it has none, so the whole run (every sample) is recorded with
+    one base seed and can be re-run exactly."""
+    if request.params.seed is not None:
+        return request
+    return replace(request, params=request.params.with_seed(fresh_seed()))
+
+
 def sample_requests(request: GenerationRequest, samples: int) -> list[GenerationRequest]:
     """`samples` draws of one request: with a seed, sample i uses sample_seed(seed, i); without, each
     gets a fresh seed when it runs (and reports it)."""

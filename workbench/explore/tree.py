@@ -21,6 +21,7 @@ from workbench.engine.base import (
 from workbench.engine.next_token import describe_next, raw_logprob
 from workbench.engine.sampling import distribution
 from workbench.errors import InputError, InvalidParameterError
+from workbench.history import save_generation
 
 MAX_AUTO_STEPS = 512
 MAX_RUNS = 64
@@ -275,6 +276,7 @@ def auto(
     request = _branch_request(backend, tree, node_id, steps, params)
     generation = backend.generate(request)
     last = _add_generation(store, tree, node_id, request, generation, "greedy" if params.greedy else "auto")
+    save_generation(store, backend, request, [generation], "explorer", f"tree {tree.id}")
     return load_tree(store, tree.id), last
 
 
@@ -288,10 +290,12 @@ def add_runs(
     if not 1 <= runs <= MAX_RUNS:
         raise InvalidParameterError(f"runs must be between 1 and {MAX_RUNS} (got {runs})")
     request = _branch_request(backend, tree, node_id, steps, params)
-    for outcome in generate_many(backend, sample_requests(request, runs), width=backend.options.n_parallel):
+    outcomes = generate_many(backend, sample_requests(request, runs), width=backend.options.n_parallel)
+    for outcome in outcomes:
         if isinstance(outcome, Exception):
             raise outcome
         _add_generation(store, tree, node_id, request, outcome, "runs", runs=1)
+    save_generation(store, backend, request, outcomes, "explorer", f"tree {tree.id}")
     return load_tree(store, tree.id)
 
 

@@ -37,6 +37,7 @@ class ChatsMixin(StoreBase):
                         "tokens": json.dumps(message["tokens"], ensure_ascii=False) if message.get("tokens") else None,
                         "seed": message.get("seed"),
                         "finish_reason": message.get("finish_reason"),
+                        "run_id": message.get("run_id"),
                         "created_at": stamp,
                     }
                     for position, message in enumerate(messages)

@@ -179,7 +179,8 @@ class LibraryMixin(StoreBase):
 
     def set_meta(self, key: str, value: str) -> None:
         try:
-            self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+            with self.db.atomic():
+                self.db["meta"].upsert({"key": key, "value": value}, pk="key")
         except sqlite3.Error as err:
             raise self.write_error(f"write {key}", err) from None
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from workbench.engine.base import Generation, GenerationRequest
-from workbench.errors import StoreError
+from workbench.errors import InputError, StoreError
 from workbench.store.base import StoreBase, now
 
 
@@ -44,6 +44,17 @@ class RunQuery:
     tag: str = ""
     ranked: bool | None = None
     kind: str = ""
+
+    def validate(self) -> RunQuery:
+        from datetime import date
+
+        for name, value in (("since", self.since), ("until", self.until)):
+            if value:
+                try:
+                    date.fromisoformat(value[:10])
+                except ValueError:
+                    raise InputError(f"'{name}' takes a date like 2026-11-23 (got {value!r})") from None
+        return self
 
     def sql(self) -> tuple[str, list[Any]]:
         parts, args = [], []
@@ -160,6 +171,9 @@ class RunsMixin(StoreBase):
         return [
             RunSummary(*row[:6], bool(row[6]), tuple(json.loads(row[7])), bool(row[8]), row[9] or "") for row in rows
         ]
+
+    def run_models(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT DISTINCT model FROM runs ORDER BY model")]
 
     def set_run_star(self, run_id: int, starred: bool) -> None:
         self._update_run(run_id, {"starred": int(starred)}, "star the run")

@@ -34,6 +34,9 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tokenizer = TokenizerTab()
         self.store = self._open_store()
+        if self.store:
+            self.engine.worker.store = self.store
+            self.playground.attach_history(self.store)
         self.templates = TemplatesTab(self.store) if self.store else None
         self.compare = CompareTab(self.store, self.settings) if self.store else None
         self.explorer = ExplorerTab(self.store) if self.store else None
@@ -61,6 +64,10 @@ class MainWindow(QMainWindow):
         for picker, key in ((self.numerics_picker, "numerics"), (self.batching_picker, "batching")):
             picker.setCurrentIndex(max(0, picker.findData(self.settings.value(key, picker.itemData(0)))))
         self.tokenizer.load_settings(self.settings)
+        if self.store:
+            from workbench.history import keeps_history
+
+            self.playground.keep_history.setChecked(keeps_history(self.store))
         self.tabs.setCurrentIndex(int(self.settings.value("window/tab", 0)))
         self.load_model(model or str(self.settings.value("model", "")) or None)
 
@@ -170,6 +177,8 @@ class MainWindow(QMainWindow):
         worker.sampleDone.connect(self._sample_done)
         worker.runFinished.connect(self._run_finished)  # a method, not a lambda: queued to the UI thread
         worker.runFailed.connect(self._run_failed)
+        worker.runSaved.connect(self.playground.run_saved)
+        self.playground.keep_history.toggled.connect(self._keep_history)
         self.playground.runRequested.connect(self._run)
         self.playground.numericCheckRequested.connect(self.engine.requestNumericCheck)
         worker.numericChecked.connect(self.playground.show_numeric_check)
@@ -196,6 +205,13 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.playground.run)
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.playground.run)
         QShortcut(QKeySequence("Escape"), self, activated=self.engine.stop)
+
+    def _keep_history(self, on: bool) -> None:
+        """One setting, in the database, for every tab: runs (Playground, Explorer, Chat) are kept or not."""
+        from workbench.history import set_keep_history
+
+        if self.store:
+            set_keep_history(self.store, on)
 
     def _save(self) -> None:
         if self.templates and self.tabs.currentWidget() is self.templates:

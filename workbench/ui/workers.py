@@ -17,7 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from workbench import models
-from workbench.engine.base import Backend, GenerationRequest, TokenStep, sample_requests
+from workbench.engine.base import Backend, GenerationRequest, TokenStep, pin_seed, sample_requests
 from workbench.errors import WorkbenchError
 
 FLUSH_INTERVAL_S = 1 / 30
@@ -49,9 +49,11 @@ class EngineWorker(QObject):
     runFailed = Signal(str)
     numericChecked = Signal(object)  # NumericCheck
     numericCheckFailed = Signal(str)
+    runSaved = Signal(int)  # the run id of the generation just kept in the history
 
     def __init__(self) -> None:
         super().__init__()
+        self.store = None  # set by the window: where runs are kept
         self.backend = None
         self.checker = None  # the same model in the other numeric configuration, loaded on first check
         self._stop = threading.Event()
@@ -74,6 +76,8 @@ class EngineWorker(QObject):
     @Slot(object, int)
     def generate(self, request: GenerationRequest, samples: int) -> None:
         self._stop.clear()
+        self._done: dict[int, object] = {}
+        request = pin_seed(request)  # one recorded base seed: the run can be reopened and re-run exactly
         try:
             if self.backend is None:
                 raise WorkbenchError("no model is loaded")
@@ -85,10 +89,22 @@ class EngineWorker(QObject):
                     if self._stop.is_set():
                         break
                     self._one(index, one)
+            self._keep(request)
         except WorkbenchError as err:
             self.runFailed.emit(str(err))
             return
         self.runFinished.emit()
+
+    def _keep(self, request: GenerationRequest) -> None:
+        """Every Playground run goes to the history (unless saving is off), stopped ones as far as they went."""
+        if self.store is None or not self._done:
+            return
+        from workbench.history import save_generation
+
+        generations = [self._done[i] for i in sorted(self._done)]
+        run_id = save_generation(self.store, self.backend, request, generations, "playground")
+        if run_id is not None:
+            self.runSaved.emit(run_id)
 
     def _one(self, index: int, request: GenerationRequest) -> None:
         pending: list[TokenStep] = []
@@ -106,6 +122,7 @@ class EngineWorker(QObject):
         generation = self.backend.generate(request, on_token)
         if pending:
             self.tokens.emit(index, pending.copy())
+        self._done[index] = generation
         self.sampleDone.emit(index, generation)
 
     def _many(self, requests: list[GenerationRequest]) -> None:
@@ -132,6 +149,7 @@ class EngineWorker(QObject):
             flush([index])
             if isinstance(outcome, WorkbenchError):
                 raise outcome
+            self._done[index] = outcome
             self.sampleDone.emit(index, outcome)
 
         generate_many(self.backend, requests, self.backend.options.n_parallel, on_token, on_done, self._batch_cancel)
@@ -363,7 +381,9 @@ class ChatWorker(QObject):
         try:
             with backend.hold():
                 renderer = ChatRenderer(backend.info, conversation.chat_format)
-                answered, prompt, generation = session.reply(backend, conversation, renderer, backend.n_ctx, on_token)
+                answered, prompt, generation = session.reply(
+                    backend, conversation, renderer, backend.n_ctx, on_token, self.store
+                )
             if pending:
                 self.tokens.emit(pending.copy())
             answered = session.save(self.store, answered)

@@ -16,13 +16,14 @@ from PySide6.QtWidgets import (
     QSlider,
     QSpinBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from workbench.engine.base import SEED_RANGE, GenerationRequest, SamplingParams
+from workbench.engine.base import SEED_RANGE, GenerationRequest, SamplingParams, TokenStep
 from workbench.errors import WorkbenchError
-from workbench.stops import parse_stop_list
+from workbench.stops import format_stop_list, parse_stop_list
 from workbench.ui.token_view import ProbabilityLegend, TokenPopup, TokenView, check_text
 
 MAX_SAMPLES = 8
@@ -96,6 +97,9 @@ class Playground(QWidget):
         self.seed.setEnabled(False)
         self.stops = QLineEdit()
         self.stops.setPlaceholderText(r"e.g. \n\n, Q:")
+        self.keep_history = QCheckBox("keep every run in the history")
+        self.keep_history.setObjectName("keep-history")
+        self.keep_history.setChecked(True)
         self.run_button = QPushButton("Run  (Ctrl+Enter)")
         self.stop_button = QPushButton("Stop  (Esc)")
         self.stop_button.setEnabled(False)
@@ -117,6 +121,9 @@ class Playground(QWidget):
         self.pinned_at: tuple[TokenView, int] = (None, -1)
         self.last_request = GenerationRequest(" ")
         self.columns: list[SampleColumn] = []
+        self.history = None
+        self.ranking = None
+        self.last_run_id: int | None = None
         self._build_layout()
 
     def _build_layout(self) -> None:
@@ -136,6 +143,7 @@ class Playground(QWidget):
             form.addRow(label, widget)
         form.addRow("Seed", seed_row)
         form.addRow("Stop strings", self.stops)
+        form.addRow("", self.keep_history)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.stop_button)
@@ -156,16 +164,65 @@ class Playground(QWidget):
         output_layout.setContentsMargins(0, 0, 0, 0)
         output_layout.addLayout(output_bar)
         output_layout.addWidget(self.outputs, 1)
+        self.output_layout = output_layout
         self.editor_split = QSplitter(Qt.Vertical)
         self.editor_split.addWidget(self.prompt)
         self.editor_split.addWidget(output_area)
         self.editor_split.setSizes([160, 480])
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(panel, "Settings")
         self.main_split = QSplitter(Qt.Horizontal)
         self.main_split.addWidget(self.editor_split)
-        self.main_split.addWidget(panel)
+        self.main_split.addWidget(self.side_tabs)
         self.main_split.setSizes([860, 340])
         layout = QVBoxLayout(self)
         layout.addWidget(self.main_split)
+
+    # -- history and ranking ---------------------------------------------------------
+    def attach_history(self, store) -> None:
+        """With a database: the History side tab and the ranking bar under the samples."""
+        from workbench.ui.tabs.history_panel import HistoryPanel
+        from workbench.ui.tabs.ranking_bar import RankingBar
+
+        self.history = HistoryPanel(store)
+        self.history.openRequested.connect(self.open_run)
+        self.history.message.connect(self.message)
+        self.side_tabs.addTab(self.history, "History")
+        self.side_tabs.currentChanged.connect(lambda _i: self.history.refresh())
+        self.ranking = RankingBar(store)
+        self.ranking.message.connect(self.message)
+        self.ranking.saved.connect(lambda _run: self.history.refresh())
+        self.output_layout.addWidget(self.ranking)
+
+    def run_saved(self, run_id: int) -> None:
+        self.last_run_id = run_id
+        if self.history is not None:
+            self.ranking.offer(run_id, len(self.columns))
+            self.history.refresh()
+
+    def open_run(self, run: dict) -> None:
+        """A stored run back in the Playground exactly: prompt, settings, its base seed, its samples shown;
+        Run then reproduces it token for token."""
+        params = run["params"]
+        self.prompt.setPlainText(run["prompt"])
+        for name in ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "max_tokens"):
+            if name in params:
+                getattr(self, name).set_value(float(params[name]))
+        self.samples.set_value(len(run["samples"]) or 1)
+        seed = params.get("seed")
+        if seed is None and run["samples"]:
+            seed = run["samples"][0]["seed"]
+        self.random_seed.setChecked(seed is None)
+        if seed is not None:
+            self.seed.setValue(int(seed))
+        self.stops.setText(format_stop_list(tuple(params.get("stop") or ())))
+        self._make_columns(len(run["samples"]), run["prompt"])
+        for column, sample in zip(self.columns, run["samples"], strict=True):
+            column.view.append_tokens([TokenStep.from_dict(t) for t in sample["tokens"]])
+            column.title.setText(f"Sample {sample['idx'] + 1} of run #{run['id']}: seed {sample['seed']}")
+        self.last_request = self.build_request()
+        self.last_run_id = run["id"]
+        self.ranking.offer(run["id"], len(run["samples"]))
 
     # -- run -----------------------------------------------------------------------
     def build_request(self) -> GenerationRequest:
@@ -193,6 +250,8 @@ class Playground(QWidget):
             return
         count = int(self.samples.value())
         self.last_request = request
+        if self.ranking is not None:
+            self.ranking.skip()
         self._make_columns(count, request.prompt)
         self.set_running(True)
         self.runRequested.emit(request, count)
