@@ -19,6 +19,7 @@ import numpy as np
 from workbench import models
 from workbench.engine.llama.vocab import Vocabulary
 from workbench.errors import InputError, ModelLoadError
+from workbench.gguf_meta import array_length
 from workbench.text import llama_vocabs, tiktoken_files
 
 MAX_TEXT_BYTES = 10 * 1024 * 1024
@@ -246,10 +247,10 @@ def list_tokenizers() -> list[TokenizerInfo]:
     for name in tiktoken_files.ALL_ENCODINGS:
         found.append(_encoding_info(name))
     for vocab in llama_vocabs.installed():
-        try:
-            size = models.inspect(vocab.path, "vocab").vocab_size
-        except ModelLoadError as err:
-            found.append(TokenizerInfo(vocab.tokenizer_name, "vocab", None, False, str(err), vocab.family))
+        size = array_length(vocab.path, "tokenizer.ggml.tokens")  # listing 19 files must not walk them all
+        if size is None:
+            reason = f"{vocab.path} is not a readable GGUF vocabulary"
+            found.append(TokenizerInfo(vocab.tokenizer_name, "vocab", None, False, reason, vocab.family))
             continue
         found.append(TokenizerInfo(vocab.tokenizer_name, "vocab", size, True, "", f"{vocab.family} (llama.cpp)"))
     return found
