@@ -31,6 +31,7 @@ def run(qtbot, win, prompt: str, samples: int = 1, seed: int | None = None, temp
     pg.random_seed.setChecked(seed is None)
     if seed is not None:
         pg.seed.setValue(seed)
+    qtbot.waitUntil(pg.run_button.isEnabled, timeout=10_000)
     with qtbot.waitSignal(win.engine.worker.runSaved, timeout=60_000) as saved:
         pg.run_button.click()
     qtbot.waitUntil(lambda: pg.run_button.isEnabled() and pg.last_run_id == saved.args[0], timeout=10_000)
@@ -118,6 +119,7 @@ def test_keep_history_off_keeps_nothing(qtbot, window, cli):
     pg.prompt.setPlainText("Nothing kept")
     with qtbot.waitSignal(window.engine.worker.runFinished, timeout=60_000):
         pg.run_button.click()
+    qtbot.waitUntil(pg.run_button.isEnabled, timeout=10_000)  # the UI has caught up with the worker
     assert cli("runs", "--json").json() == []
     pg.keep_history.setChecked(True)
     run(qtbot, window, "Kept again")
