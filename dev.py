@@ -44,33 +44,17 @@ def ensure_venv() -> Path:
 
 def add_llama_vocabularies(python: Path) -> None:
     """llama.cpp's vocabulary files (GPT-2, Llama 3, Qwen 2, ...) ship in llama-cpp-python's source archive:
-    fetch the installed version's archive from the package index once, extract only those files."""
+    fetch the installed version's archive from the package index once (kept in .venv/sdist), extract only those."""
     folder = VENV / "sdist"
     archives = sorted(folder.glob("llama_cpp_python-*.tar.gz"))
     if not archives:
-        version = subprocess.run(
-            [str(python), "-c", "import importlib.metadata as m; print(m.version('llama-cpp-python'))"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        print(f"dev.py: fetching llama-cpp-python {version}'s source archive for its vocabulary files", flush=True)
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-q",
-                "-d",
-                str(folder),
-                f"llama-cpp-python=={version}",
-            ],
-            check=True,
+        print("dev.py: fetching llama-cpp-python's source archive for its vocabulary files", flush=True)
+        fetch = (
+            "from pathlib import Path; from workbench.text.llama_vocabs import download_sdist; "
+            f"download_sdist(Path({str(folder)!r}))"
         )
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(python), "-c", fetch], check=True)
         archives = sorted(folder.glob("llama_cpp_python-*.tar.gz"))
     command = [str(python), "-m", "workbench", "tokenizers", "--add-llama-vocabularies", "--from-sdist"]
     subprocess.run([*command, str(archives[-1])], check=True, stdout=subprocess.DEVNULL)

@@ -22,22 +22,10 @@ def source_dir() -> Path:
     if (root / "vendor" / "llama.cpp" / "CMakeLists.txt").exists():
         return root
     CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "--dest",
-            str(CACHE),
-            f"llama-cpp-python=={wanted}",
-        ],
-        check=True,
-    )
-    archive = next(CACHE.glob(f"llama_cpp_python-{wanted}.tar.gz"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from workbench.text.llama_vocabs import download_sdist  # the one downloader of the sdist
+
+    archive = download_sdist(CACHE)
     with tarfile.open(archive) as tar:
         tar.extractall(CACHE, filter="data")
     return root
