@@ -223,6 +223,12 @@ class Playground(QWidget):
         self.last_request = self.build_request()
         self.last_run_id = run["id"]
         self.ranking.offer(run["id"], len(run["samples"]))
+        if run["kind"] in ("chat", "explorer"):
+            self.message.emit(
+                f"run #{run['id']} came from the {run['kind'].capitalize()}: its prompt went to the model as tokens "
+                "(a chat format's control tokens, or an Explorer branch's own token ids), so Run here treats that "
+                "text as plain text and may not reproduce it"
+            )
 
     # -- run -----------------------------------------------------------------------
     def build_request(self) -> GenerationRequest:
