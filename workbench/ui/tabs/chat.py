@@ -13,8 +13,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
@@ -32,7 +30,7 @@ from workbench.chat.formats import BUILTIN_FORMATS, MODEL_FORMAT
 from workbench.engine.base import Backend, SamplingParams
 from workbench.errors import WorkbenchError
 from workbench.text import tokenizers
-from workbench.ui.tabs.chat_widgets import AnswerView, MessageBubble, PromptPane
+from workbench.ui.tabs.chat_widgets import AnswerView, ConversationList, MessageBubble, PromptPane
 from workbench.ui.tabs.playground import SliderSpin
 from workbench.ui.token_view import TokenPopup
 from workbench.ui.workers import ChatThread, LatestJob
@@ -66,36 +64,18 @@ class ChatTab(QWidget):
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
         splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(self._build_list())
+        self.conversations = ConversationList()
+        self.conversations.openRequested.connect(self.open_conversation)
+        for name, slot in (("new", self.new_conversation), ("rename", self.rename), ("delete", self.delete)):
+            getattr(self.conversations, f"{name}Requested").connect(slot)
+        self.conversations.exportRequested.connect(self.export)
+        splitter.addWidget(self.conversations)
         splitter.addWidget(self._build_conversation())
         self.prompt_pane = PromptPane()
         splitter.addWidget(self.prompt_pane)
         splitter.setSizes([200, 620, 460])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
-
-    def _build_list(self) -> QWidget:
-        self.conversations = QListWidget()
-        self.conversations.setObjectName("conversations")
-        self.conversations.itemActivated.connect(self._open_item)
-        self.conversations.itemClicked.connect(self._open_item)
-        buttons = QHBoxLayout()
-        for text, slot, tip in [
-            ("New", self.new_conversation, "a new conversation with the loaded model"),
-            ("Rename", self.rename, "rename the selected conversation"),
-            ("Delete", self.delete, "delete the selected conversation"),
-            ("Export…", self.export, "every conversation as JSONL (one per line, OpenAI chat shape)"),
-        ]:
-            button = QPushButton(text)
-            button.setToolTip(tip)
-            button.clicked.connect(slot)
-            buttons.addWidget(button)
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.addWidget(QLabel("<b>Conversations</b>"))
-        layout.addWidget(self.conversations)
-        layout.addLayout(buttons)
-        return box
 
     def _build_conversation(self) -> QWidget:
         self.system = QPlainTextEdit()
@@ -235,16 +215,8 @@ class ChatTab(QWidget):
 
     # -- conversation list ---------------------------------------------------------------------
     def refresh_list(self) -> None:
-        self.conversations.clear()
-        for entry in self.store.list_conversations():
-            item = QListWidgetItem(f"{entry['name']}\n{entry['model']} · {entry['messages']} messages")
-            item.setData(Qt.UserRole, entry["id"])
-            self.conversations.addItem(item)
-            if self.conversation is not None and entry["id"] == self.conversation.id:
-                item.setSelected(True)
-
-    def _open_item(self, item: QListWidgetItem) -> None:
-        self.open_conversation(int(item.data(Qt.UserRole)))
+        current = self.conversation.id if self.conversation is not None else None
+        self.conversations.show_entries(self.store.list_conversations(), current)
 
     def open_conversation(self, conversation_id: int) -> None:
         try:

@@ -8,6 +8,8 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -23,6 +25,53 @@ from workbench.ui.token_view import TokenView
 
 SPECIAL_BACKGROUND = QColor("#d8c8f0")
 NOTICE_STYLE = "background: #fff3c4; border: 1px solid #d9b500; padding: 4px;"
+
+
+class ConversationList(QWidget):
+    """Saved conversations, newest first, with New / Rename / Delete / Export."""
+
+    openRequested = Signal(int)
+    newRequested = Signal()
+    renameRequested = Signal()
+    deleteRequested = Signal()
+    exportRequested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.list = QListWidget()
+        self.list.setObjectName("conversations")
+        self.list.itemActivated.connect(self._open)
+        self.list.itemClicked.connect(self._open)
+        buttons = QHBoxLayout()
+        for text, signal, tip in [
+            ("New", self.newRequested, "a new conversation with the loaded model"),
+            ("Rename", self.renameRequested, "rename the selected conversation"),
+            ("Delete", self.deleteRequested, "delete the selected conversation"),
+            ("Export…", self.exportRequested, "every conversation as JSONL (one per line, OpenAI chat shape)"),
+        ]:
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(signal)
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<b>Conversations</b>"))
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
+
+    def show_entries(self, entries: list[dict], current: int | None) -> None:
+        self.list.clear()
+        for entry in entries:
+            item = QListWidgetItem(f"{entry['name']}\n{entry['model']} · {entry['messages']} messages")
+            item.setData(Qt.UserRole, entry["id"])
+            self.list.addItem(item)
+            if entry["id"] == current:
+                item.setSelected(True)
+
+    def count(self) -> int:
+        return self.list.count()
+
+    def _open(self, item: QListWidgetItem) -> None:
+        self.openRequested.emit(int(item.data(Qt.UserRole)))
 
 
 class MessageBubble(QFrame):
