@@ -204,3 +204,14 @@ def test_o200k_base_from_bpe_openai_equals_tiktoken(tmp_path, monkeypatch):
     assert len(ours.encode("I am unkillable. 台湾最高的山是哪座?")) == 13
     listed = {t.name: t for t in tokenizers.list_tokenizers()}
     assert listed["o200k_base"].available and "bpe-openai" in listed["o200k_base"].description
+
+
+def test_a_control_token_is_shown_by_its_name(cli):
+    prompt = (
+        "Classify the sentiment of this sentence.\nOptions: A = positive, B = neutral, C = negative.\n"
+        "Sentence: I loved every minute of this film; the ending made me cry happy tears.\nAnswer (A, B or C):"
+    )
+    shown = cli("next", "-m", models.INSTRUCT_MODEL_NAME, "-p", prompt, "--top", "3", "--no-bos")
+    assert shown.code == 0, shown.stderr
+    first = shown.stdout.splitlines()[1].split()
+    assert first[1] == "2" and first[2] == "<|im_end|>"  # SmolLM2 ends its turn at once; the row names the token

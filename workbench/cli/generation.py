@@ -78,6 +78,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _control_name(backend, token_id: int) -> str:
+    """A control token (end of text, end of turn) spells no text: it is shown by its name, e.g. <|endoftext|>."""
+    return backend.vocabulary.piece(token_id, special=True).decode("utf-8", errors="replace") or f"<token {token_id}>"
+
+
 def cmd_next(args: argparse.Namespace) -> int:
     prompt = opts.read_prompt(args)
     params = sampling_params(args)
@@ -91,7 +96,7 @@ def cmd_next(args: argparse.Namespace) -> int:
     }
     rows = [f"{'rank':>4} {'id':>7}  {'token':<16} {'prob':>8} {'sampled':>8}  removed by"]
     for rank, c in enumerate(result.candidates, start=1):
-        shown = repr(c.text) if c.text else f"<{c.bytes.hex(' ')}>"
+        shown = repr(c.text) if c.text else f"<{c.bytes.hex(' ')}>" if c.bytes else _control_name(backend, c.id)
         rows.append(f"{rank:>4} {c.id:>7}  {shown:<16} {c.prob:>8.4f} {c.prob_sampled:>8.4f}  {c.removed_by or ''}")
     rows.append(f"kept {result.kept_count} tokens holding {result.kept_mass:.1%} of the raw probability")
     rows.append(f"numerics: {backend.options.numerics}, batching: {backend.options.batching}")
