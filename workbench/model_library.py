@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import config, models
+from workbench.engine.llama.options import LoadOptions
 from workbench.engine.numerics import DEFAULT_NUMERICS, GGML_TYPE_F32, numeric_mode
 from workbench.errors import InputError, InvalidParameterError, ModelLoadError
 from workbench.fsutil import atomic_copy
@@ -93,6 +94,12 @@ class LoadSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def load_options(self, **engine: Any) -> LoadOptions:
+        """The engine's LoadOptions for these settings; `engine` adds what is not a per-model setting
+        (n_parallel, batching) or overrides one for this load (numerics from the toolbar)."""
+        fields = {"n_ctx": self.n_ctx, "n_threads": self.threads, "n_gpu_layers": self.gpu_layers}
+        return LoadOptions(**{**fields, "numerics": self.numerics, **engine}).validate()
 
     def validate(self) -> LoadSettings:
         if self.n_ctx < 16:

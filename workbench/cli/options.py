@@ -111,20 +111,12 @@ def load_settings(args: argparse.Namespace, info: models.ModelInfo):  # -> model
 
 
 def load_options(args: argparse.Namespace, info: models.ModelInfo):
-    from workbench.engine.llama import LoadOptions
 
     parallel = getattr(args, "parallel", 1)
     if parallel < 1:
         raise InvalidParameterError(f"--parallel must be >= 1 (got {parallel})")
     settings = load_settings(args, info)
-    return LoadOptions(
-        n_ctx=settings.n_ctx,
-        n_threads=settings.threads,
-        n_gpu_layers=settings.gpu_layers,
-        n_parallel=min(parallel, 64),
-        numerics=settings.numerics,
-        batching=args.batching,
-    ).validate()
+    return settings.load_options(n_parallel=min(parallel, 64), batching=args.batching)
 
 
 def load_backend(args: argparse.Namespace):  # -> LlamaBackend (import kept lazy: llama.cpp is slow to import)

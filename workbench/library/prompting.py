@@ -59,14 +59,20 @@ class ModelPrompt:
         }
 
 
+_renderers: dict[str, ChatFormat] = {}
+
+
 def chat_format_for(info: models.ModelInfo) -> ChatFormat:
     """The model's chat template when its GGUF has one, else the plain transcript: the Chat tab's renderer,
-    so a chat template in the library and a conversation become the same text."""
+    so a chat template in the library and a conversation become the same text. One per model file: a grid
+    renders every cell, and compiling the template each time would be work done again."""
     from workbench.chat.conversation import ChatRenderer
     from workbench.chat.formats import MODEL_FORMAT
 
-    renderer = ChatRenderer(info, MODEL_FORMAT if info.has_chat_template else "plain")
-    return renderer.render
+    if info.path not in _renderers:
+        renderer = ChatRenderer(info, MODEL_FORMAT if info.has_chat_template else "plain")
+        _renderers[info.path] = renderer.render
+    return _renderers[info.path]
 
 
 def uses_special_tokens(template: Template) -> bool:

@@ -131,19 +131,14 @@ class MainWindow(QMainWindow):
 
     def load_options(self, name_or_path: str | None = None):
         """The model's saved load settings (Models tab); numerics and batching as the toolbar shows."""
-        from workbench.engine.llama import LoadOptions
         from workbench.model_library import LoadSettings, saved_load_settings
 
         try:
             saved = saved_load_settings(models.resolve(name_or_path or None))
         except WorkbenchError:
             saved = LoadSettings()  # the load itself reports what is wrong with the model
-        return LoadOptions(
-            n_ctx=saved.n_ctx,
-            n_threads=saved.threads,
-            n_gpu_layers=saved.gpu_layers,
-            numerics=self.numerics_picker.currentData(),
-            batching=self.batching_picker.currentData(),
+        return saved.load_options(
+            numerics=self.numerics_picker.currentData(), batching=self.batching_picker.currentData()
         )
 
     def load_with_saved_settings(self, path: str) -> None:

@@ -322,14 +322,15 @@ class GridWorker(QObject):
 
 
 def _load_like(backend: Backend, path: str) -> Backend:
-    from dataclasses import replace
-
+    """Another model of a grid: its own saved settings, the loaded model's numerics and batching."""
     from workbench.engine.llama import LlamaBackend
     from workbench.model_library import saved_load_settings
 
     info = models.resolve(path)
-    saved = saved_load_settings(info)
-    options = replace(backend.options, n_ctx=saved.n_ctx, n_threads=saved.threads, n_gpu_layers=saved.gpu_layers)
+    engine = backend.options
+    options = saved_load_settings(info).load_options(
+        numerics=engine.numerics, batching=engine.batching, n_parallel=engine.n_parallel
+    )
     return LlamaBackend(info, options)
 
 

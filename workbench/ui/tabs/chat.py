@@ -3,6 +3,7 @@ the model sees it. A chat model has no memory: every turn it reads the rendered 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -183,15 +184,11 @@ class ChatTab(QWidget):
     def _current(self) -> Conversation:
         """The open conversation with the system prompt, format and settings as shown."""
         assert self.conversation is not None
-        return Conversation(
-            name=self.conversation.name,
-            model=self.conversation.model,
-            model_path=self.conversation.model_path,
+        return replace(
+            self.conversation,
             system_prompt=self.system.toPlainText().strip(),
             chat_format=self.format.currentData(),
             settings=self.settings(),
-            messages=self.conversation.messages,
-            id=self.conversation.id,
         )
 
     def _settings_changed(self, *_args) -> None:

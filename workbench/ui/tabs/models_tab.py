@@ -365,15 +365,9 @@ class ModelsTab(QWidget):
         self.bench_result.setText(f"measuring {info.name} with these settings…")
 
         def work():
-            from workbench.engine.llama import LlamaBackend, LoadOptions
+            from workbench.engine.llama import LlamaBackend
 
-            options = LoadOptions(
-                n_ctx=settings.n_ctx,
-                n_threads=settings.threads,
-                n_gpu_layers=settings.gpu_layers,
-                numerics=settings.numerics,
-            ).validate()
-            backend = LlamaBackend(info, options)
+            backend = LlamaBackend(info, settings.load_options())
             try:
                 return info.path, model_library.quick_benchmark(backend, store)
             finally:
