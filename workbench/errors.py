@@ -31,3 +31,17 @@ class StoreError(WorkbenchError):
 
 class TemplateError(WorkbenchError):
     """A template does not parse, misses a variable, or tried something the sandbox refuses."""
+
+
+class RemoteError(WorkbenchError):
+    """An OpenAI-compatible server refused, failed or could not be reached. `transient`: trying again later
+    may succeed (unreachable, timed out, 429, 5xx), so a grid marks the cell failed and resume retries it."""
+
+    def __init__(self, message: str, transient: bool = False, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient or unreachable
+        self.unreachable = unreachable
+
+
+class UnsupportedError(WorkbenchError):
+    """The engine cannot do this (a remote server has no whole-vocabulary distribution, no tokenizer, ...)."""

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from workbench import config
+from workbench.engine.openai_compat.endpoint import Endpoint, from_ref, is_ref
 from workbench.errors import InputError, ModelLoadError
 from workbench.gguf_meta import GGUFHeader, file_type_name, read_header
+from workbench.store.connections import read_connection
 from workbench.store.model_prefs import ModelPrefs, read_prefs
 
+CONNECTION_PREFIX = "connection:"  # a saved server connection named as a model: connection:NAME
 DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"
 INSTRUCT_MODEL_NAME = "smollm2-135m-instruct-q4_1"
 
@@ -107,7 +110,10 @@ _sha_cache: dict[tuple[str, int, float], str] = {}
 
 
 def model_sha256(path: str) -> str:
-    """First 16 hex digits of the model file's SHA-256 (cached per file, size and time; ~0.4 s for 250 MB)."""
+    """First 16 hex digits of the model file's SHA-256 (cached per file, size and time; ~0.4 s for 250 MB);
+    "" for a model on a server (its file is not ours to read)."""
+    if is_ref(path):
+        return ""
     stat = Path(path).stat()
     key = (path, stat.st_size, stat.st_mtime)
     if key not in _sha_cache:
@@ -228,10 +234,36 @@ def default_model() -> ModelInfo:
     return next(m for m in list_models() if m.is_default)
 
 
+def remote_info(endpoint: Endpoint) -> ModelInfo:
+    """A model on an OpenAI-compatible server, named without contacting it; its `path` is the reference a
+    grid, a conversation or a run keeps (no secret in it)."""
+    return ModelInfo(
+        name=endpoint.label,
+        path=endpoint.ref(),
+        source="remote",
+        size_bytes=0,
+        architecture="remote",
+        parameter_count=0,
+        quantization="",
+        context_length=None,
+        vocab_size=None,
+        has_chat_template=True,  # the server applies its model's template on /v1/chat/completions
+        bos_token_id=None,
+        eos_token_id=None,
+        add_bos=True,
+        description=f"{endpoint.model or 'the only model'} at {endpoint.base_url}",
+    )
+
+
 def resolve(name_or_path: str | None) -> ModelInfo:
-    """None or 'default' -> the default model; an existing path -> that file; else a registry name."""
+    """None or 'default' -> the default model; 'connection:NAME' or a remote reference -> a model on a
+    server; an existing path -> that file; else a registry name."""
     if not name_or_path or name_or_path == "default":
         return default_model()
+    if is_ref(name_or_path):
+        return remote_info(from_ref(name_or_path))
+    if name_or_path.startswith(CONNECTION_PREFIX):
+        return remote_info(read_connection(config.default_db_path(), name_or_path.removeprefix(CONNECTION_PREFIX)))
     if name_or_path in (m.name for m in EMBEDDED):
         return inspect(embedded_path(name_or_path), "embedded", name_or_path)
     candidate = Path(name_or_path).expanduser()

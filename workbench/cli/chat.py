@@ -82,7 +82,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         conversation = session.load(store, args.id)
     if args.action in ("show", "rename", "delete"):
         return _manage(args, store, conversation)
-    info = models.resolve(args.model or conversation.model_path)
+    info = opts.resolve_model(args) if opts.model_name(args) else models.resolve(conversation.model_path)
     renderer = ChatRenderer(info, conversation.chat_format)
     n_ctx = opts.load_settings(args, info).n_ctx
     if args.action == "prompt":
@@ -94,7 +94,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def _new_conversation(args: argparse.Namespace) -> Conversation:
     settings = ChatSettings(opts.sampling_params(args), args.max_tokens)
-    info = models.resolve(args.model)
+    info = opts.resolve_model(args)
     return session.new_conversation(info, args.system, args.format, settings, args.name)
 
 
@@ -125,9 +125,7 @@ def _answer(args: argparse.Namespace, store, conversation: Conversation, rendere
         raise InputError(
             f"conversation {conversation.id} is held with {conversation.model}; continue it with that model"
         )
-    from workbench.engine.llama import LlamaBackend
-
-    backend = LlamaBackend(info, opts.load_options(args, info))
+    backend = opts.open_engine(args, info)
     try:
         conversation, prompt, generation = session.reply(backend, conversation, renderer, backend.n_ctx, store=store)
     finally:

@@ -44,9 +44,16 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--name", default="", help="experiment name")
     run.add_argument("--yes", action="store_true", help=f"run grids over {experiments.LARGE_GRID:,} cells")
-    run.add_argument("--parallel", type=int, default=4, help="cells decoded together (1: one at a time; equal results)")
+    run.add_argument(
+        "--parallel",
+        type=int,
+        default=4,
+        help="cells decoded together locally (1: one at a time; equal results), or requests in flight on a server",
+    )
     opts.add_model_options(run)
-    run.add_argument("--models", help="comma-separated models (names or .gguf paths) for a multi-model grid")
+    run.add_argument(
+        "--models", help="comma-separated models (names, .gguf paths, connection:NAME) for a multi-model grid"
+    )
     opts.add_sampling_options(run, SamplingParams())
     run.set_defaults(temperature=None)  # each template's own, else greedy
     run.add_argument("--json", action="store_true")
@@ -145,7 +152,7 @@ def _spec(args: argparse.Namespace, store) -> experiments.GridSpec:
         temperatures=temperatures,
         max_tokens=args.max_tokens,
         stop=stop,
-        models=[m.strip() for m in args.models.split(",")] if args.models else [args.model],
+        models=[m.strip() for m in args.models.split(",")] if args.models else [opts.model_name(args)],
         samples=args.samples,
         scorer=args.scorer,
         name=args.name,
@@ -178,19 +185,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
             last[0] = now
             print(f"\r{p.line()}   ", end="" if p.done < p.total else "\n", file=sys.stderr, flush=True)
 
-    experiments.run(
+    outcome = experiments.run(
         store, experiment_id, lambda path: _backend(args, path), on_progress=progress, parallel=args.parallel
     )
+    if outcome == "failed":
+        failed = store.experiment(experiment_id)["failed_cells"]
+        print(
+            f"workbench: {failed} cell(s) failed on the server (see `workbench experiments {experiment_id}`); "
+            f"run them again with: workbench compare --resume {experiment_id}",
+            file=sys.stderr,
+        )
     report = experiments.summarize(store, experiment_id)
     opts.emit(args, report, _summary_text(report))
     return 0
 
 
-def _backend(args: argparse.Namespace, path: str):  # -> LlamaBackend, with each model's own load settings
-    from workbench.engine.llama import LlamaBackend
-
-    info = models.resolve(path)
-    return LlamaBackend(info, opts.load_options(args, info))
+def _backend(args: argparse.Namespace, path: str):  # -> Backend, with each model's own load settings
+    return opts.open_engine(args, models.resolve(path))
 
 
 def _summary_text(report: dict) -> str:

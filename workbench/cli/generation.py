@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from workbench.cli import options as opts
@@ -43,14 +44,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     backend = load_backend(args)
     requests = sample_requests(request, args.samples)
     if args.parallel > 1 and len(requests) > 1:
-        from workbench.engine.llama.batched import generate_many
-
-        samples = generate_many(backend, requests, width=args.parallel)
-        for sample in samples:
-            if isinstance(sample, WorkbenchError):
-                raise sample
+        samples = _many(backend, requests, args.parallel)
     else:
         samples = [backend.generate(r) for r in requests]
+    for note in dict.fromkeys(n for s in samples for n in s.notes):
+        print(f"workbench: {note}", file=sys.stderr)
     prompt_tokens = samples[0].timings.prompt_tokens
     run_id = None
     if not args.no_log:
@@ -76,6 +74,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     opts.emit(args, document, text)
     return 0
+
+
+def _many(backend, requests: list, width: int) -> list:
+    """Samples decoded together (local: batched; a server: `width` requests in flight)."""
+    if backend.remote:
+        from workbench.engine.openai_compat.concurrent import generate_concurrently as generate_many
+    else:
+        from workbench.engine.llama.batched import generate_many
+    samples = generate_many(backend, requests, width)
+    for sample in samples:
+        if isinstance(sample, WorkbenchError):
+            raise sample
+    return samples
 
 
 def _control_name(backend, token_id: int) -> str:

@@ -123,14 +123,12 @@ def _side(side: history.SideAt | None) -> str:
 
 
 def _rerun(args: argparse.Namespace, run: dict, sample: int) -> int:
-    from workbench.engine.llama import LlamaBackend
-
     info = models.resolve(run["model_path"])
     if not args.numerics and run.get("numerics"):
         args.numerics = run["numerics"]
     if not args.n_ctx and run.get("n_ctx"):
         args.n_ctx = run["n_ctx"]
-    backend = LlamaBackend(info, opts.load_options(args, info))
+    backend = opts.open_engine(args, info)
     try:
         generation = backend.generate(history.reproduce_request(run, sample))
     finally:

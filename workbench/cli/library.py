@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench import models
 from workbench.cli import options as opts
 from workbench.errors import InputError
 from workbench.library import files as library_files
@@ -158,7 +157,7 @@ def _render(args: argparse.Namespace) -> int:
             raise InputError(f"--case takes DATASET:ID, got {args.case!r}")
         variables.update(store.get_dataset(dataset_name).case(case_id).vars)
     variables.update(parse_vars(args.var))
-    info = models.resolve(args.model)
+    info = opts.resolve_model(args)
     n_ctx = args.n_ctx or saved_load_settings(info).n_ctx
     prompt = prompt_for_model(template, variables, info, k=args.k, n_ctx=n_ctx).check_fits()
     opts.emit(args, {**prompt.to_dict(), "case": case_id}, prompt.text)

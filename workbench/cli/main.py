@@ -117,16 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.cli.history import add_parsers as add_history_parsers
 
     add_history_parsers(commands)
+    from workbench.cli.connections import add_parsers as add_connection_parsers
+
+    add_connection_parsers(commands)
     return parser
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from workbench.cli import chat, experiments, explore, generation, history, library, models, tokens
+    from workbench.cli import chat, connections, experiments, explore, generation, history, library, models, tokens
 
     handler = {
         "gui": generation.cmd_gui,
         "models": models.cmd_models,
         "chat": chat.cmd_chat,
+        "connections": connections.cmd_connections,
         "generate": generation.cmd_generate,
         "next": generation.cmd_next,
         "runs": history.cmd_runs,

@@ -27,7 +27,18 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", "-m", help="model name from `workbench models`, or a path to a .gguf file")
+    parser.add_argument(
+        "--model",
+        "-m",
+        help="model name from `workbench models`, a path to a .gguf file, connection:NAME (a saved server "
+        "connection), or with --backend openai the server's model name",
+    )
+    remote = parser.add_argument_group("remote engine (an OpenAI-compatible server)")
+    remote.add_argument("--backend", choices=("local", "openai"), default="local", help="default: local (llama.cpp)")
+    remote.add_argument("--base-url", help="the server's OpenAI-compatible URL, e.g. http://127.0.0.1:8080/v1")
+    remote.add_argument("--api-key-env", default="", help="environment variable holding the API key (none: no key)")
+    remote.add_argument("--connection", help="a saved connection (`workbench connections`)")
+    remote.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the server (default 120)")
     saved = "default: the model's saved load settings (Models tab, `workbench models --set-load`), else"
     parser.add_argument("--n-ctx", type=int, help=f"context size in tokens ({saved} min(4096, trained))")
     parser.add_argument("--threads", type=int, help=f"CPU threads ({saved} chosen for this machine)")
@@ -119,11 +130,46 @@ def load_options(args: argparse.Namespace, info: models.ModelInfo):
     return settings.load_options(n_parallel=min(parallel, 64), batching=args.batching)
 
 
-def load_backend(args: argparse.Namespace):  # -> LlamaBackend (import kept lazy: llama.cpp is slow to import)
-    from workbench.engine.llama import LlamaBackend
+def model_name(args: argparse.Namespace) -> str | None:
+    """What --model, --backend openai --base-url and --connection name together, for models.resolve."""
+    from workbench.engine.openai_compat.endpoint import Endpoint
 
-    info = models.resolve(args.model)
-    return LlamaBackend(info, load_options(args, info))
+    backend, base_url = getattr(args, "backend", "local"), getattr(args, "base_url", None)
+    connection = getattr(args, "connection", None)
+    if connection and (base_url or backend == "openai"):
+        raise InputError("give either --connection or --backend openai --base-url, not both")
+    if connection:
+        if not args.model:
+            return models.CONNECTION_PREFIX + connection
+        saved = opened_store_connection(connection)
+        return Endpoint(**{**saved.__dict__, "model": args.model}).ref()
+    if backend == "openai" or base_url:
+        if not base_url:
+            raise InputError("--backend openai needs --base-url (the server's URL, e.g. http://127.0.0.1:8080/v1)")
+        timeout = getattr(args, "timeout", 120.0)
+        return Endpoint(base_url, args.model or "", api_key_env=args.api_key_env, timeout_s=timeout).validate().ref()
+    return args.model
+
+
+def opened_store_connection(name: str):  # -> Endpoint
+    return open_store().connection(name)
+
+
+def resolve_model(args: argparse.Namespace) -> models.ModelInfo:
+    return models.resolve(model_name(args))
+
+
+def open_engine(args: argparse.Namespace, info: models.ModelInfo):  # -> Backend
+    """The engine for `info` with the command line's load settings (local) or requests in flight (remote)."""
+    from workbench.engines import open_backend
+
+    if info.source == "remote":
+        return open_backend(info, in_flight=max(1, getattr(args, "parallel", 4)))
+    return open_backend(info, load_options(args, info))
+
+
+def load_backend(args: argparse.Namespace):  # -> Backend (imports kept lazy: llama.cpp is slow to import)
+    return open_engine(args, resolve_model(args))
 
 
 def open_store():

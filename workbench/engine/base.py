@@ -56,6 +56,26 @@ def sample_requests(request: GenerationRequest, samples: int) -> list[Generation
 
 FinishReason = Literal["stop", "length", "cancelled"]
 
+# Where a token record's probabilities come from. The local engine knows the raw distribution and the one
+# sampled from; a server reports raw log-probabilities (no sampled split) or none at all.
+RAW_AND_SAMPLED = "raw+sampled"
+RAW_ONLY = "raw"
+NO_PROBABILITIES = "none"
+PROBABILITY_NOTES = {
+    RAW_AND_SAMPLED: "",
+    RAW_ONLY: "the server reports raw probabilities only (no after-sampling split)",
+    NO_PROBABILITIES: "no probabilities from this server",
+}
+
+
+def _number(value: float | None) -> float | None:
+    """JSON has no NaN: an unknown probability is stored as null."""
+    return None if value is None or math.isnan(value) else value
+
+
+def _float(value: float | None) -> float:
+    return math.nan if value is None else value
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -170,18 +190,28 @@ class TokenStep:
     top: tuple[TopToken, ...] = ()  # raw top-K, by logprob descending
     top_sampled: tuple[TopToken, ...] = ()  # top-K of the sampled distribution
     kept: int = 0  # how many tokens the transforms kept at this step
+    probabilities: str = RAW_AND_SAMPLED  # or RAW_ONLY / NO_PROBABILITIES (a server's record); NaN marks unknown
+
+    @property
+    def has_probability(self) -> bool:
+        return self.probabilities != NO_PROBABILITIES and math.isfinite(self.logprob)
+
+    @property
+    def has_sampled(self) -> bool:
+        return self.probabilities == RAW_AND_SAMPLED
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        record = {
             "id": self.id,
             "text": self.text,
             "bytes_hex": self.bytes.hex(),
-            "logprob": self.logprob,
-            "logprob_sampled": self.logprob_sampled,
+            "logprob": _number(self.logprob),
+            "logprob_sampled": _number(self.logprob_sampled),
             "kept": self.kept,
             "top": [t.to_dict() for t in self.top],
             "top_sampled": [t.to_dict() for t in self.top_sampled],
         }
+        return record if self.probabilities == RAW_AND_SAMPLED else {**record, "probabilities": self.probabilities}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TokenStep:
@@ -202,11 +232,12 @@ class TokenStep:
             id=data["id"],
             bytes=bytes.fromhex(data["bytes_hex"]),
             text=data["text"],
-            logprob=data["logprob"],
-            logprob_sampled=data["logprob_sampled"],
+            logprob=_float(data["logprob"]),
+            logprob_sampled=_float(data["logprob_sampled"]),
             top=top(data["top"]),
             top_sampled=top(data.get("top_sampled", [])),
             kept=data.get("kept", 0),
+            probabilities=data.get("probabilities", RAW_AND_SAMPLED),
         )
 
 
@@ -233,9 +264,10 @@ class Generation:
     timings: Timings
     seed: int
     stop_sequence: str | None = None  # the stop string that ended it, if any
+    notes: tuple[str, ...] = ()  # what the engine could not honour (a server ignoring a setting), said once
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        record = {
             "text": self.text,
             "finish_reason": self.finish_reason,
             "stop_sequence": self.stop_sequence,
@@ -243,6 +275,7 @@ class Generation:
             "tokens": [t.to_dict() for t in self.tokens],
             "timings": self.timings.to_dict(),
         }
+        return {**record, "notes": list(self.notes)} if self.notes else record
 
 
 @dataclass(frozen=True)
@@ -316,10 +349,12 @@ class EngineOptions(Protocol):
 
 @runtime_checkable
 class Backend(Protocol):
-    """What every engine offers (llama.cpp in-process now; an OpenAI-compatible server may follow), and
-    the type every caller gives its engine. cancel() may be called from any thread; the rest run one
-    at a time (the backend serialises them)."""
+    """What every engine offers (llama.cpp in-process; an OpenAI-compatible server), and the type every
+    caller gives its engine. cancel() may be called from any thread; the rest run one at a time (the
+    local backend serialises them; a remote one takes `options.n_parallel` requests at once). What an
+    engine cannot do raises UnsupportedError with the reason."""
 
+    remote: bool  # a server: raw probabilities at most, no whole-vocabulary views
     info: ModelInfo
     options: EngineOptions
     n_ctx: int

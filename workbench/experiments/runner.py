@@ -5,6 +5,7 @@ generation cells of one model can be decoded together (batched; results equal to
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any
 from workbench import models
 from workbench.engine.base import Backend, GenerationRequest
 from workbench.engine.numerics import choice_spread, other_numerics, within_noise
-from workbench.errors import WorkbenchError
+from workbench.errors import RemoteError, WorkbenchError
 from workbench.experiments.grid import Config, cell_config, template_key
 from workbench.experiments.scoring import compare, score_output, verbalized
 from workbench.library.datasets import Case
@@ -50,7 +51,9 @@ def run(
     on_cell: Callable[[dict[str, Any]], None] | None = None,
     parallel: int = 1,
 ) -> str:
-    """Run every planned cell; returns the final status ("done" or "stopped").
+    """Run every planned (or server-failed) cell; returns "done", "stopped", or "failed" when a server
+    failed some cells (kept as failed with their error; running again retries them). An unreachable server
+    ends the run with RemoteError.
 
     With `parallel` > 1, consecutive generation cells are decoded together (batched, results
     equal to one at a time); each cell is still committed the moment it finishes."""
@@ -68,12 +71,19 @@ def run(
     checkers = NoiseCheckers()
     finished = [0]
     last_commit = [started]
+    failures: list[str] = []  # cells a server failed: kept as 'failed', run again on resume
 
     def commit(cell: dict[str, Any], result: dict[str, Any]) -> None:
         model = spec["models"][cell["model_index"]]
         backend = backends[cell["model_index"]]
         result.update(model=model["name"], model_sha256=models.model_sha256(model["path"]))
         result.update(numerics=backend.options.numerics, batching=backend.options.batching)
+        if backend.remote:
+            result["endpoint"] = json.dumps({k: v for k, v in backend.options.describe().items() if k in ENDPOINT_KEYS})
+        if _server_failed(result):
+            store.fail_cell(cell["id"], result["error"])
+            failures.append(result["error"])
+            return
         now = time.perf_counter()
         result["grid_ms"], last_commit[0] = (now - last_commit[0]) * 1000, now
         store.finish_cell(cell["id"], result)
@@ -93,13 +103,15 @@ def run(
                 checkers.close()
                 backends[model_index] = held.switch(load_backend(spec["models"][model_index]["path"]))
             backend = backends[model_index]
+            checker = None if backend.remote else checkers.get(backend)  # a server has no other numerics
             if len(group) == 1:
                 cell = group[0]
                 config = cell_config(spec, cell)
-                commit(cell, run_cell(backend, cell, config, spec.get("top_logprobs", 5), checkers.get(backend)))
+                commit(cell, run_cell(backend, cell, config, spec.get("top_logprobs", 5), checker))
             else:
                 configs = [cell_config(spec, cell) for cell in group]
                 run_batch(backend, group, configs, spec.get("top_logprobs", 5), parallel, commit, stop)
+            _halt_if_unreachable(failures, finished[0], store, experiment_id)
         if stop is not None and stop.is_set() and finished[0] < len(pending):
             store.set_experiment(experiment_id, status="stopped")
             return "stopped"
@@ -109,8 +121,29 @@ def run(
     finally:
         checkers.close()
         held.release()
+    if failures:  # the server failed some cells: they stay 'failed' until a resume completes them
+        store.set_experiment(experiment_id, status="stopped")
+        return "failed"
     store.set_experiment(experiment_id, status="done")
     return "done"
+
+
+ENDPOINT_KEYS = ("engine", "base_url", "model", "api_key")
+
+
+def _server_failed(result: dict[str, Any]) -> bool:
+    return bool(result.pop("transient", False))
+
+
+def _halt_if_unreachable(failures: list[str], finished: int, store, experiment_id: int) -> None:
+    """A server that cannot be reached ends the run (the rest stay planned): one line, resume later."""
+    unreachable = [f for f in failures if f.startswith("cannot reach")]
+    if unreachable:
+        store.set_experiment(experiment_id, status="stopped")
+        raise RemoteError(
+            f"{unreachable[-1]}; {len(failures)} cell(s) marked failed, {finished} finished in this run; "
+            f"resume with: workbench compare --resume {experiment_id}"
+        )
 
 
 def _noise(
@@ -157,14 +190,23 @@ def run_batch(
     commit: Callable[[dict[str, Any], dict[str, Any]], None],
     stop: threading.Event | None,
 ) -> None:
-    """Generation cells (each with its resolved Config) decoded together; each committed as it
-    finishes; Stop lets running ones end."""
-    from workbench.engine.llama.batched import BatchCancel, generate_many
-
+    """Generation cells (each with its resolved Config) decoded together (a server: `parallel` requests in
+    flight); each committed as it finishes; Stop lets running ones end."""
     requests, contexts = [], []
     for cell, config in zip(cells, configs, strict=True):
         requests.append(_request(cell, config, top_logprobs, backend.info.add_bos))
         contexts.append((cell, config, time.perf_counter()))
+    if backend.remote:
+        from workbench.engine.openai_compat.concurrent import generate_concurrently
+
+        def finished(index: int, outcome) -> None:
+            cell, config, _queued = contexts[index]
+            commit(cell, cell_result(cell, config, outcome))
+
+        generate_concurrently(backend, requests, parallel, on_done=finished, stop=stop)
+        return
+    from workbench.engine.llama.batched import BatchCancel, generate_many
+
     cancel = BatchCancel()
 
     def done(index: int, outcome) -> None:
@@ -184,6 +226,8 @@ def cell_result(cell: dict[str, Any], config: Config, outcome) -> dict[str, Any]
     if outcome is None:  # label likelihood fills in the rest
         return result
     if isinstance(outcome, WorkbenchError):
+        if isinstance(outcome, RemoteError) and outcome.transient:
+            return {**result, "error": str(outcome), "transient": True}
         result.update(output="", answer=None, score=0.0 if case.expected is not None else None, error=str(outcome))
         result.update(prompt_tokens=0, completion_tokens=0, finish_reason="error", tokens=[], latency_ms=0.0)
         return result

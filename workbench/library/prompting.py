@@ -69,6 +69,13 @@ def chat_format_for(info: models.ModelInfo) -> ChatFormat:
     from workbench.chat.conversation import ChatRenderer
     from workbench.chat.formats import MODEL_FORMAT
 
+    if info.source == "remote":  # the server's template is not ours to read: the plain transcript
+        from workbench.chat.formats import BUILTIN_FORMATS, compile_template
+
+        plain = compile_template(BUILTIN_FORMATS["plain"].template)
+        return _renderers.setdefault(
+            info.path, lambda turns, add_generation_prompt=True: plain(turns, add_generation_prompt)
+        )
     if info.path not in _renderers:
         renderer = ChatRenderer(info, MODEL_FORMAT if info.has_chat_template else "plain")
         _renderers[info.path] = renderer.render

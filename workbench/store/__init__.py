@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workbench.store.chats import ChatsMixin
+from workbench.store.connections import ConnectionsMixin
 from workbench.store.experiments import ExperimentsMixin
 from workbench.store.library import LibraryMixin
 from workbench.store.model_prefs import ModelPrefs, ModelPrefsMixin
@@ -11,9 +12,9 @@ from workbench.store.schema import MIGRATIONS
 from workbench.store.trees import TreesMixin
 
 
-class Store(RunsMixin, LibraryMixin, ExperimentsMixin, TreesMixin, ModelPrefsMixin, ChatsMixin):
+class Store(RunsMixin, LibraryMixin, ExperimentsMixin, TreesMixin, ModelPrefsMixin, ChatsMixin, ConnectionsMixin):
     """Runs, templates (versioned), datasets and their cases, experiments and ratings, and the Explorer's
-    branch trees, chat conversations and model preferences in one file."""
+    branch trees, chat conversations, model preferences and server connections in one file."""
 
 
 __all__ = ["MIGRATIONS", "ModelPrefs", "RunQuery", "RunSummary", "Store"]

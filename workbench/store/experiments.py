@@ -56,6 +56,7 @@ class ExperimentsMixin(StoreBase):
             ).fetchall()
         )
         row["done_cells"] = counts.get("done", 0)
+        row["failed_cells"] = counts.get("failed", 0)  # a server failed them; resume runs them again
         return row
 
     def list_experiments(self) -> list[dict[str, Any]]:
@@ -87,7 +88,7 @@ class ExperimentsMixin(StoreBase):
 
     def pending_cells(self, experiment_id: int) -> list[dict[str, Any]]:
         rows = self.db["grid_runs"].rows_where(
-            "experiment_id = ? AND status = 'planned'", [experiment_id], order_by="id"
+            "experiment_id = ? AND status IN ('planned', 'failed')", [experiment_id], order_by="id"
         )
         return [_decode(r) for r in rows]
 
@@ -96,11 +97,25 @@ class ExperimentsMixin(StoreBase):
         try:
             with self.db.atomic():
                 updated = self.db.execute(
-                    "UPDATE grid_runs SET status = 'done' WHERE id = ? AND status = 'planned'", [cell_id]
+                    "UPDATE grid_runs SET status = 'done' WHERE id = ? AND status IN ('planned', 'failed')", [cell_id]
                 ).rowcount
                 if updated != 1:
                     raise InputError(f"cell {cell_id} was already finished")  # never run twice
                 self.db["grid_runs"].update(cell_id, {**_encode(result), "finished_at": now()})
+        except sqlite3.Error as err:
+            raise self.write_error(f"save cell {cell_id}", err) from None
+
+    def fail_cell(self, cell_id: int, error: str) -> None:
+        """A cell the server failed (unreachable, timed out, 5xx): its error is kept and resume runs it again."""
+        try:
+            with self.db.atomic():
+                updated = self.db.execute(
+                    "UPDATE grid_runs SET status = 'failed', error = ? "
+                    "WHERE id = ? AND status IN ('planned', 'failed')",
+                    [error, cell_id],
+                ).rowcount
+                if updated != 1:
+                    raise InputError(f"cell {cell_id} was already finished")
         except sqlite3.Error as err:
             raise self.write_error(f"save cell {cell_id}", err) from None
 

@@ -301,6 +301,27 @@ def _migration_9(db: sqlite_utils.Database) -> None:
     db["chat_messages"].add_column("run_id", int)
 
 
+def _migration_10(db: sqlite_utils.Database) -> None:
+    """Saved connections to OpenAI-compatible servers (never a key: only where it comes from); a grid cell
+    whose server failed is 'failed' (resume runs it again) and the run records the endpoint it used."""
+    db["connections"].create(
+        {
+            "name": str,
+            "base_url": str,
+            "model": str,
+            "api_key_env": str,  # the environment variable holding the key; "" for none
+            "keyring": int,  # 1: the key is in the system keyring under this connection's name
+            "timeout_s": float,
+            "max_retries": int,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="name",
+        not_null={"base_url"},
+    )
+    db["grid_runs"].add_column("endpoint", str)  # JSON: engine, base URL, server model, key source
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
@@ -311,5 +332,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_7,
     _migration_8,
     _migration_9,
+    _migration_10,
 ]
 FTS_COLUMNS = {"templates": ["name", "description", "body", "tags"], "runs": ["prompt"], "samples": ["text"]}

@@ -16,10 +16,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from workbench import models
+from workbench import config, models
 from workbench.engine.llama.vocab import Vocabulary
 from workbench.errors import InputError, ModelLoadError
 from workbench.gguf_meta import array_length
+from workbench.store.connections import read_connections
 from workbench.text import llama_vocabs, tiktoken_files
 
 MAX_TEXT_BYTES = 10 * 1024 * 1024
@@ -246,6 +247,9 @@ def list_tokenizers() -> list[TokenizerInfo]:
         found.append(TokenizerInfo(info.name, "model", info.vocab_size, True, "", desc))
     for name in tiktoken_files.ALL_ENCODINGS:
         found.append(_encoding_info(name))
+    for endpoint in read_connections(config.default_db_path()):
+        where = f"tokenizer of the server at {endpoint.base_url} (its tokenize endpoint, where it has one)"
+        found.append(TokenizerInfo(models.CONNECTION_PREFIX + endpoint.connection, "remote", None, True, "", where))
     for vocab in llama_vocabs.installed():
         size = array_length(vocab.path, "tokenizer.ggml.tokens")  # listing 19 files must not walk them all
         if size is None:
@@ -294,6 +298,10 @@ def _load(name: str) -> Tokenizer:
     except InputError:
         known = ", ".join(t.name for t in list_tokenizers())
         raise InputError(f"unknown tokenizer '{name}' (known: {known}; or a path to a .gguf file)") from None
+    if info.source == "remote":
+        from workbench.text.remote_tokenizer import RemoteTokenizer
+
+        return RemoteTokenizer(info, name)
     return ModelTokenizer(info, name)
 
 

@@ -47,6 +47,8 @@ def gpu_offload_supported() -> bool:
 class LlamaBackend:
     """One loaded GGUF model and one context. Thread-safe: one generation at a time."""
 
+    remote = False
+
     def __init__(self, model: ModelInfo | str, options: LoadOptions | None = None) -> None:
         import llama_cpp
 
