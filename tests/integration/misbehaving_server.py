@@ -62,7 +62,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         if mode == "malformed":
-            self.wfile.write(b"data: {\"id\": \"x\", \"choices\": [{\"text\": \"Hel\n\ndata: {not json}\n\n")
+            self.wfile.write(b'data: {"id": "x", "choices": [{"text": "Hel\n\ndata: {not json}\n\n')
             return
         for index, piece in enumerate(["Hello", " world"]):
             chunk = {

@@ -212,6 +212,8 @@ def tokenize(tokenizer: Tokenizer, text: str, special: bool = False, bos: bool =
     ids = tokenizer.encode(text, special=special, bos=bos)
     if isinstance(tokenizer, TiktokenTokenizer):
         pieces = tokenizer.tokens_bytes(ids)
+    elif hasattr(tokenizer, "pieces_of"):  # a server's tokenizer spells whole characters only
+        pieces = tokenizer.pieces_of(text, ids)
     else:
         pieces = [tokenizer.token_bytes(i) for i in ids]
     flags = [tokenizer.is_special(i) for i in ids] if (special or bos) else [False] * len(ids)

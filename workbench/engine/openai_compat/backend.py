@@ -203,6 +203,11 @@ class RemoteBackend:
                 f"label-likelihood scoring needs prompt log-probabilities (echo), which a {self.profile.kind} "
                 "server does not return; score by the generated answer instead"
             )
+        if self.profile.kind == "llama-cpp-python" and not self._bos():
+            raise UnsupportedError(
+                "llama-cpp-python's server misaligns echoed log-probabilities for a model without a BOS token "
+                "(each is paired with the wrong token): label-likelihood scoring is unavailable for this model"
+            )
         scores = []
         for text in continuations:
             if not text:
@@ -263,16 +268,19 @@ class RemoteBackend:
         return self._bos_ids
 
     def token_bytes(self, token_id: int) -> bytes:
-        path = {"llama.cpp": "/detokenize", "llama-cpp-python": "/extras/detokenize", "vllm": "/detokenize"}
-        if self.profile.kind not in path:
+        return self.detokenize([token_id])
+
+    def detokenize(self, token_ids: list[int]) -> bytes:
+        """The bytes of whole characters the tokens spell (servers refuse or mangle a partial character)."""
+        paths = {"llama.cpp": "/detokenize", "llama-cpp-python": "/extras/detokenize", "vllm": "/detokenize"}
+        path = paths.get(self.profile.kind)
+        if path is None:
             raise UnsupportedError(f"a {self.profile.kind} server has no detokenize endpoint")
-        body = {"tokens": [token_id], "model": self.model}
-        status, answer = server.http_json(self.endpoint, "POST", path[self.profile.kind], body)
-        text = next(
-            (answer[k] for k in ("content", "text", "prompt") if isinstance(answer, dict) and k in answer), None
-        )
+        status, answer = server.http_json(self.endpoint, "POST", path, {"tokens": token_ids, "model": self.model})
+        fields = ("content", "text", "prompt")
+        text = next((answer[k] for k in fields if isinstance(answer, dict) and k in answer), None)
         if status != 200 or text is None:
-            raise RemoteError(f"{self.endpoint.server_root}{path[self.profile.kind]} failed with HTTP {status}")
+            raise RemoteError(f"{self.endpoint.server_root}{path} failed with HTTP {status}")
         return str(text).encode("utf-8")
 
     # -- lifetime ----------------------------------------------------------------------------
