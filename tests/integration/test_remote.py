@@ -241,8 +241,8 @@ def test_a_server_without_probabilities_gives_text_and_says_so(fake):
     record = generation.to_dict()
     json.dumps(record, allow_nan=False)  # unknown numbers are null, never NaN
     assert record["tokens"][0]["logprob"] is None and record["tokens"][0]["probabilities"] == "none"
-    assert "top_k = 40 not applied: a openai server does not take it" in generation.notes
-    assert "min_p = 0.05 not applied: a openai server does not take it" in generation.notes
+    assert "top_k = 40 not applied: this openai server does not take it" in generation.notes
+    assert "min_p = 0.05 not applied: this openai server does not take it" in generation.notes
     sent = fake.behaviour.bodies[-1]
     assert sent["temperature"] == 0.7 and sent["seed"] == 3 and "top_k" not in sent and sent["logprobs"] == 5
     with pytest.raises(UnsupportedError, match="no tokenize endpoint"):

@@ -123,7 +123,10 @@ def reply(
     `store`, the generation is kept as a run of the history (its tokens live there)."""
     prompt = renderer.prompt(conversation, n_ctx)
     request = request_for(prompt, conversation.settings)
-    generation = backend.generate(request, on_token)
+    if backend.remote:  # the server renders the messages with its model's template
+        generation = backend.chat(conversation.turns(), request, on_token)
+    else:
+        generation = backend.generate(request, on_token)
     run_id = None
     if store is not None:
         source = f"conversation {conversation.id}" if conversation.id is not None else "conversation"

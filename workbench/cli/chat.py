@@ -10,6 +10,7 @@ from workbench import models
 from workbench.chat import session
 from workbench.chat.conversation import ChatPrompt, ChatRenderer, ChatSettings, Conversation
 from workbench.chat.formats import FORMAT_NAMES, MODEL_FORMAT
+from workbench.chat.server_chat import SERVER_FORMAT, renderer_for
 from workbench.cli import options as opts
 from workbench.engine.base import SamplingParams
 from workbench.errors import InputError
@@ -83,7 +84,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if args.action in ("show", "rename", "delete"):
         return _manage(args, store, conversation)
     info = opts.resolve_model(args) if opts.model_name(args) else models.resolve(conversation.model_path)
-    renderer = ChatRenderer(info, conversation.chat_format)
+    renderer = renderer_for(info, conversation.chat_format)
     n_ctx = opts.load_settings(args, info).n_ctx
     if args.action == "prompt":
         prompt = renderer.prompt(session.next_turn_preview(conversation, args.message), n_ctx)
@@ -154,7 +155,12 @@ def _prompt_text(prompt: ChatPrompt) -> str:
     for index, turn in enumerate(prompt.turns):
         mark = "  (dropped: did not fit)" if turn.dropped else ""
         lines.append(f"{index:>3} {turn.role:<10} {turn.tokens if turn.tokens is not None else '?':>6} tokens{mark}")
-    lines.append(f"context: {prompt.used:,} of {prompt.n_ctx:,} tokens used, {prompt.reserve:,} kept for the answer")
+    if prompt.format_name == SERVER_FORMAT:
+        lines.append(f"context: counted by the server; {prompt.reserve:,} tokens asked for the answer")
+    else:
+        lines.append(
+            f"context: {prompt.used:,} of {prompt.n_ctx:,} tokens used, {prompt.reserve:,} kept for the answer"
+        )
     if prompt.notice:
         lines.append(f"notice: {prompt.notice}")
     return "\n".join(lines)

@@ -127,6 +127,9 @@ class MainWindow(QMainWindow):
         for info in self._available_models():
             star = " ★" if info.is_default else ""
             self.model_picker.addItem(f"{info.name}  ({info.quantization}){star}", info.path)
+        for endpoint in self.store.connections() if self.store else []:
+            label = f"🌐 {endpoint.connection}  ({endpoint.model or 'server'})"
+            self.model_picker.addItem(label, models.CONNECTION_PREFIX + endpoint.connection)
         self.model_picker.setCurrentIndex(max(0, self.model_picker.findData(current)))
 
     def load_options(self, name_or_path: str | None = None):

@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QTextEdit, QVBoxLayout, QWidget
 
-from workbench.engine.base import TokenStep, TopToken
+from workbench.engine.base import NO_PROBABILITIES, PROBABILITY_NOTES, RAW_ONLY, TokenStep, TopToken
 from workbench.text.display import visible_text
 
 TOKEN_INDEX = QTextCharFormat.UserProperty + 1
@@ -91,7 +91,10 @@ class TokenView(QTextEdit):
         if not self.chips:
             cursor.insertText(step.text, fmt)
             return
-        fmt.setBackground(probability_colour(math.exp(step.logprob)))
+        known = step.has_probability
+        fmt.setBackground(probability_colour(math.exp(step.logprob)) if known else QColor("#e6e6e6"))
+        if not known:
+            fmt.setToolTip(PROBABILITY_NOTES[NO_PROBABILITIES])
         if not step.text:
             fmt.setForeground(QColor("#5a3e9b"))  # byte pieces of a character
         cursor.insertText(chip_label(step), fmt)
@@ -152,20 +155,22 @@ class AlternativesChart(QWidget):
         painter = QPainter(self)
         label_width, bar_left = 130, 136
         bar_width = self.width() - bar_left - 100
+        split = self.step.has_sampled  # a server reports raw probabilities only: nothing is "removed"
         for row, alt in enumerate(self.step.top):
             y = 2 + row * self.ROW
+            removed = split and alt.logprob_sampled is None
             font = painter.font()
-            font.setStrikeOut(alt.logprob_sampled is None)
+            font.setStrikeOut(removed)
             font.setBold(alt.id == self.step.id)
             painter.setFont(font)
-            painter.setPen(QColor("#999999") if alt.logprob_sampled is None else QColor("#000000"))
+            painter.setPen(QColor("#999999") if removed else QColor("#000000"))
             painter.drawText(QRectF(2, y, label_width, self.ROW), Qt.AlignVCenter | Qt.AlignLeft, chip_label(alt)[:18])
             raw = math.exp(alt.logprob)
             sampled = math.exp(alt.logprob_sampled) if alt.logprob_sampled is not None else 0.0
             painter.fillRect(QRectF(bar_left, y + 2, bar_width * raw, 6), QColor("#9e9e9e"))
             painter.fillRect(QRectF(bar_left, y + 9, bar_width * sampled, 6), QColor("#2f6fd6"))
             painter.setPen(QColor("#333333"))
-            note = f"{raw:.1%}" if alt.logprob_sampled is not None else f"{raw:.1%} ✗ {alt.removed_by or ''}"
+            note = f"{raw:.1%} ✗ {alt.removed_by or ''}" if removed else f"{raw:.1%}"
             painter.drawText(QRectF(bar_left + bar_width + 4, y, 96, self.ROW), Qt.AlignVCenter, note)
 
 
@@ -250,6 +255,16 @@ class TokenPopup(QFrame):
 
 
 def describe(step: TokenStep) -> str:
+    if not step.has_probability:
+        return f"{chip_label(step)!s}\nbytes {step.bytes.hex(' ') or '(none)'}\n{PROBABILITY_NOTES[NO_PROBABILITIES]}"
+    if not step.has_sampled:
+        texts = [alt.text for alt in step.top]
+        rank = texts.index(step.text) + 1 if step.text in texts else None
+        return (
+            f"{chip_label(step)!s}  (token id not reported by the server)\nbytes {step.bytes.hex(' ') or '(none)'}\n"
+            f"p = {math.exp(step.logprob):.2%} raw, {f'rank {rank}' if rank else f'rank > {len(texts)}'}\n"
+            f"{PROBABILITY_NOTES[RAW_ONLY]}"
+        )
     ids = [alt.id for alt in step.top]
     rank = ids.index(step.id) + 1 if step.id in ids else None
     rank_text = f"rank {rank}" if rank else f"rank > {len(ids)}"

@@ -61,11 +61,11 @@ class EngineWorker(QObject):
 
     @Slot(str, object)
     def load(self, name_or_path: str, options) -> None:
-        from workbench.engine.llama import LlamaBackend
+        from workbench.engines import open_backend
 
         try:
             info = models.resolve(name_or_path or None)
-            backend = LlamaBackend(info, options)
+            backend = open_backend(info, options)
         except WorkbenchError as err:
             self.modelFailed.emit(str(err))
             return
@@ -82,7 +82,7 @@ class EngineWorker(QObject):
             if self.backend is None:
                 raise WorkbenchError("no model is loaded")
             requests = sample_requests(request, samples)
-            if samples > 1 and self.backend.options.n_parallel > 1:
+            if samples > 1 and self.backend.options.n_parallel > 1 and not self.backend.remote:
                 self._many(requests)
             else:
                 for index, one in enumerate(requests):
@@ -322,16 +322,21 @@ class GridWorker(QObject):
 
 
 def _load_like(backend: Backend, path: str) -> Backend:
-    """Another model of a grid: its own saved settings, the loaded model's numerics and batching."""
-    from workbench.engine.llama import LlamaBackend
+    """Another model of a grid: its own saved settings, the loaded model's numerics and batching (a model on
+    a server: as many requests in flight as the loaded model decodes together)."""
+    from workbench.engines import open_backend
     from workbench.model_library import saved_load_settings
 
     info = models.resolve(path)
     engine = backend.options
+    if info.source == "remote":
+        return open_backend(info, in_flight=engine.n_parallel)
+    if backend.remote:  # a server's numerics are its own: a local model uses its saved ones
+        return open_backend(info, saved_load_settings(info).load_options(n_parallel=engine.n_parallel))
     options = saved_load_settings(info).load_options(
         numerics=engine.numerics, batching=engine.batching, n_parallel=engine.n_parallel
     )
-    return LlamaBackend(info, options)
+    return open_backend(info, options)
 
 
 class GridThread(WorkerThread):
@@ -366,7 +371,7 @@ class ChatWorker(QObject):
     @Slot(object, object)
     def reply(self, backend: Backend, conversation) -> None:
         from workbench.chat import session
-        from workbench.chat.conversation import ChatRenderer
+        from workbench.chat.server_chat import renderer_for
 
         self.backend = backend
         pending: list[TokenStep] = []
@@ -381,7 +386,7 @@ class ChatWorker(QObject):
 
         try:
             with backend.hold():
-                renderer = ChatRenderer(backend.info, conversation.chat_format)
+                renderer = renderer_for(backend.info, conversation.chat_format)
                 answered, prompt, generation = session.reply(
                     backend, conversation, renderer, backend.n_ctx, on_token, self.store
                 )

@@ -247,7 +247,9 @@ class RemoteBackend:
     def tokenize(self, text: str, add_bos: bool = True, special: bool = False) -> list[int]:
         path = self.profile.tokenize_path
         if path is None:
-            raise UnsupportedError(f"tokenizing is unavailable: a {self.profile.kind} server has no tokenize endpoint")
+            raise UnsupportedError(
+                f"tokenizing is unavailable: this {self.profile.kind} server has no tokenize endpoint"
+            )
         tokens = self._tokenize(path, text, add_bos, special)
         if not add_bos and self.profile.kind == "llama-cpp-python":  # its endpoint always adds BOS
             bos = self._bos()
@@ -275,7 +277,7 @@ class RemoteBackend:
         paths = {"llama.cpp": "/detokenize", "llama-cpp-python": "/extras/detokenize", "vllm": "/detokenize"}
         path = paths.get(self.profile.kind)
         if path is None:
-            raise UnsupportedError(f"a {self.profile.kind} server has no detokenize endpoint")
+            raise UnsupportedError(f"this {self.profile.kind} server has no detokenize endpoint")
         status, answer = server.http_json(self.endpoint, "POST", path, {"tokens": token_ids, "model": self.model})
         fields = ("content", "text", "prompt")
         text = next((answer[k] for k in fields if isinstance(answer, dict) and k in answer), None)

@@ -71,7 +71,7 @@ def sampling_settings(profile: ServerProfile, params: SamplingParams, seed: int)
         if name in profile.accepts:
             body[profile.wire_name(name)] = value
         elif _matters(name, value, params, neutral):
-            notes.append(f"{name} = {value} not applied: a {profile.kind} server does not take it")
+            notes.append(f"{name} = {value} not applied: this {profile.kind} server does not take it")
     return body, notes
 
 

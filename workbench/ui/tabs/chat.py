@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 
 from workbench import models
 from workbench.chat import session
-from workbench.chat.conversation import ChatMessage, ChatRenderer, ChatSettings, Conversation
+from workbench.chat.conversation import ChatMessage, ChatSettings, Conversation
 from workbench.chat.formats import BUILTIN_FORMATS, MODEL_FORMAT
+from workbench.chat.server_chat import renderer_for
 from workbench.engine.base import Backend, SamplingParams
 from workbench.errors import WorkbenchError
 from workbench.text import tokenizers
@@ -204,8 +205,10 @@ class ChatTab(QWidget):
         info = models.resolve(conversation.model_path)
 
         def work():
-            renderer = ChatRenderer(info, preview.chat_format)
+            renderer = renderer_for(info, preview.chat_format)
             prompt = renderer.prompt(preview, n_ctx)
+            if info.source == "remote":  # the server renders and counts: the messages it receives are shown
+                return prompt, None
             return prompt, tokenizers.tokenize(renderer.tokenizer, prompt.text, special=True, bos=prompt.add_bos)
 
         self.preview_job.submit(work)

@@ -172,11 +172,14 @@ class PromptPane(QWidget):
             layout.addWidget(widget)
         layout.setStretch(layout.count() - 1, 1)
 
-    def show_prompt(self, prompt: ChatPrompt, tokens: Tokenization) -> None:
+    def show_prompt(self, prompt: ChatPrompt, tokens: Tokenization | None) -> None:
+        """`tokens` None: a model on a server, which renders the messages itself and counts the tokens."""
         used = prompt.used
         self.meter.setRange(0, prompt.n_ctx)
         self.meter.setValue(min(used, prompt.n_ctx))
         self.meter.setFormat(f"context: {used:,} / {prompt.n_ctx:,} tokens (+{prompt.reserve:,} kept for the answer)")
+        if tokens is None:
+            self.meter.setFormat(f"context: counted by the server (+{prompt.reserve:,} tokens asked for the answer)")
         self.notice.setText(prompt.notice)
         self.notice.setVisible(bool(prompt.notice))
         count = len(prompt.dropped)
@@ -186,7 +189,10 @@ class PromptPane(QWidget):
         )
         self.dropped.setVisible(count > 0)
         self._show_turns(prompt)
-        self._show_text(tokens)
+        if tokens is None:
+            self.text.setPlainText(prompt.text)
+        else:
+            self._show_text(tokens)
 
     def show_problem(self, message: str) -> None:
         self.meter.setValue(0)

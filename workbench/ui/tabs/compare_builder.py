@@ -167,10 +167,16 @@ class GridBuilder(QWidget):
             item = QListWidgetItem(
                 f"{info.name}  ({info.architecture}, {'chat template' if info.has_chat_template else 'base'})"
             )
-            item.setData(Qt.UserRole, info.path)
-            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-            item.setCheckState(Qt.Checked if info.path in ticked else Qt.Unchecked)
-            self.model_list.addItem(item)
+            self._add_model_item(item, info.path, ticked)
+        for endpoint in self.store.connections():  # models on saved servers (Models tab)
+            item = QListWidgetItem(f"🌐 {endpoint.connection}  (server: {endpoint.model or 'its only model'})")
+            self._add_model_item(item, models.CONNECTION_PREFIX + endpoint.connection, ticked)
+
+    def _add_model_item(self, item: QListWidgetItem, value: str, ticked: set[str]) -> None:
+        item.setData(Qt.UserRole, value)
+        item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+        item.setCheckState(Qt.Checked if value in ticked else Qt.Unchecked)
+        self.model_list.addItem(item)
 
     def selected_models(self) -> list[str]:
         items = (self.model_list.item(i) for i in range(self.model_list.count()))

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from workbench import model_library, models
 from workbench.engine.numerics import NUMERICS
 from workbench.errors import WorkbenchError
+from workbench.ui.tabs.servers_panel import ServersPanel
 from workbench.ui.workers import LatestJob
 
 COLUMNS = ("", "name", "architecture", "parameters", "quantization", "size", "context", "vocabulary", "source")
@@ -111,6 +112,11 @@ class ModelsTab(QWidget):
         left_layout.addLayout(buttons)
         left_layout.addWidget(hint)
         left_layout.addWidget(self.notice)
+        self.servers = ServersPanel(self.store)
+        self.servers.message.connect(self.message)
+        self.servers.useRequested.connect(self.loadRequested)
+        self.servers.changed.connect(self.modelsChanged)
+        left_layout.addWidget(self.servers)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self._build_details())
@@ -396,4 +402,5 @@ class ModelsTab(QWidget):
         )
 
     def shutdown(self) -> None:
+        self.servers.shutdown()
         self.bench_job.shutdown(120_000)
