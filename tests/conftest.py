@@ -61,3 +61,22 @@ def cli(isolated_db):
         return CliResult(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
 
     return run
+
+
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(BENCH))  # the server launcher is shared with bench/bench_remote.py
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory):
+    """A real OpenAI-compatible server on 127.0.0.1: llama-cpp-python's, serving `gemma` (the default model)
+    and `smol` (the instruct model) in the workbench's reference numerics with repacking off (see
+    bench/serve_llama_cpp_python.py); started once on a free port, stopped after the session."""
+    from serve_llama_cpp_python import start_server, stop_server
+
+    from workbench import models
+
+    paths = {"gemma": str(models.default_model_path()), "smol": str(models.embedded_path(models.INSTRUCT_MODEL_NAME))}
+    process, url = start_server(paths, tmp_path_factory.mktemp("llama-server"))
+    yield url
+    stop_server(process)

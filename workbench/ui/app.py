@@ -250,15 +250,11 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, info, runtime: dict) -> None:
         self.model_info = info
         self.n_ctx = int(runtime["n_ctx"])
-        gpu = "GPU offload" if runtime["gpu_offload_active"] else "CPU"
-        self.model_label.setText(
-            f"{info.name} · {info.quantization} · {gpu} · {runtime['numerics']} numerics · "
-            f"{runtime['batching']} batching"
-        )
+        self.model_label.setText(model_line(info, runtime))
         self.model_label.setToolTip(f"{runtime['numerics_detail']}\n{runtime['batching_detail']}")
         self.context_label.setText(f"context 0 / {self.n_ctx}")
         self.settings.setValue("model", info.path)
-        index = self.model_picker.findData(info.path)
+        index = self.model_picker.findData(picker_value(info))
         if index < 0:
             self.model_picker.addItem(f"{info.name}  ({info.quantization})", info.path)
             index = self.model_picker.count() - 1
@@ -343,3 +339,24 @@ def main(model: str | None = None) -> int:
     window = MainWindow(model)
     window.show()
     return app.exec()
+
+
+def model_line(info, runtime: dict) -> str:
+    """The status bar's model: where it runs and in which numeric configuration."""
+    if info.source == "remote":
+        context = "" if runtime["n_ctx_known"] else " (context not reported)"
+        return f"{info.name} · {runtime['server']} server at {runtime['base_url']}{context} · raw probabilities"
+    gpu = "GPU offload" if runtime["gpu_offload_active"] else "CPU"
+    return (
+        f"{info.name} · {info.quantization} · {gpu} · {runtime['numerics']} numerics · {runtime['batching']} batching"
+    )
+
+
+def picker_value(info) -> str:
+    """A saved server's model is offered as connection:NAME; everything else by its path."""
+    if info.source == "remote":
+        from workbench.engine.openai_compat.endpoint import from_ref
+
+        name = from_ref(info.path).connection
+        return models.CONNECTION_PREFIX + name if name else info.path
+    return info.path

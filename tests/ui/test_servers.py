@@ -1,0 +1,83 @@
+"""A server as a model in the real window: the Models tab's Servers panel saves and checks a connection to a
+real OpenAI-compatible server on 127.0.0.1, the window loads it, and the Playground shows what it reports."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from workbench import models
+from workbench.engine.base import RAW_ONLY
+from workbench.ui.app import MainWindow
+from workbench.ui.token_view import describe
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    settings.setValue("model", models.resolve(models.INSTRUCT_MODEL_NAME).path)
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.model_info is not None, timeout=30_000)
+    errors: list[str] = []
+    win.show_error = errors.append
+    win.errors = errors
+    yield win
+    win.close()
+
+
+def test_a_saved_server_is_checked_loaded_and_run(qtbot, window, llama_server):
+    panel = window.models_tab.servers
+    window.tabs.setCurrentWidget(window.models_tab)
+    panel.name.setText("lab")
+    panel.base_url.setText(llama_server)
+    panel.model.setText("smol")
+    panel.key_env.setText("")
+    assert panel.save()
+    assert [e.connection for e in window.store.connections()] == ["lab"] and panel.list.count() == 1
+    picker_values = [window.model_picker.itemData(i) for i in range(window.model_picker.count())]
+    assert "connection:lab" in picker_values  # the window offers it as a model
+    panel.list.setCurrentRow(0)
+    panel.check()
+    qtbot.waitUntil(lambda: "llama-cpp-python server answering with smol" in panel.status.text(), timeout=30_000)
+    assert "serves: gemma, smol" in panel.status.text()
+
+    panel.use()
+    qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.source == "remote", timeout=30_000)
+    assert window.model_info.name == "lab/smol"
+    playground = window.playground
+    window.tabs.setCurrentWidget(playground)
+    qtbot.waitUntil(playground.run_button.isEnabled, timeout=10_000)
+    playground.prompt.setPlainText("The sky is")
+    playground.temperature.set_value(0.0)
+    playground.max_tokens.set_value(4)
+    playground.run()
+    qtbot.waitUntil(
+        lambda: playground.run_button.isEnabled() and bool(playground.columns[0].view.tokens), timeout=60_000
+    )
+    steps = playground.columns[0].view.tokens
+    assert steps and all(s.probabilities == RAW_ONLY for s in steps)
+    card = describe(steps[0])
+    assert "token id not reported by the server" in card and "raw probabilities only" in card
+    assert window.errors == []
+
+
+def test_bad_server_settings_are_clear_messages(qtbot, window):
+    panel = window.models_tab.servers
+    messages: list[str] = []
+    panel.message.connect(messages.append)
+    panel.name.setText("broken")
+    panel.base_url.setText("localhost:8080")
+    assert not panel.save() and "not an http(s) URL" in messages[-1]
+    panel.base_url.setText("http://127.0.0.1:9/v1")
+    assert panel.save()
+    panel.use_keyring.setChecked(True)
+    panel.key.setText("s3cret")
+    assert not panel.save() and "no usable system keyring" in messages[-1]
+    assert b"s3cret" not in window.store.path.read_bytes()
+    panel.list.setCurrentRow(0)
+    panel.check()
+    qtbot.waitUntil(lambda: "cannot reach http://127.0.0.1:9/v1" in panel.status.text(), timeout=30_000)
+    panel.remove()
+    assert window.store.connections() == []
