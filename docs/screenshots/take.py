@@ -295,6 +295,50 @@ def shoot_history(app: QApplication, win: MainWindow) -> None:
     win.grab().save(str(HERE / "playground-history.png"))
 
 
+def shoot_servers(app: QApplication, win: MainWindow) -> None:
+    """A llama-cpp-python server on 127.0.0.1 saved and checked in the Models tab, then used in the Playground."""
+    sys.path.insert(0, str(HERE.parents[1] / "bench"))
+    from serve_llama_cpp_python import start_server, stop_server
+
+    from workbench import models
+
+    process, url = start_server(
+        {"smol": str(models.embedded_path(models.INSTRUCT_MODEL_NAME))}, Path(tempfile.mkdtemp())
+    )
+    try:
+        tab, panel = win.models_tab, win.models_tab.servers
+        win.tabs.setCurrentWidget(tab)
+        panel.name.setText("lab")
+        panel.base_url.setText(url)
+        panel.model.setText("smol")
+        panel.key_env.setText("LAB_KEY")
+        os.environ["LAB_KEY"] = "not-checked-by-this-server"
+        panel.save()
+        panel.list.setCurrentRow(0)
+        panel.check()
+        wait(app, lambda: "server answering" in panel.status.text())
+        wait(app, lambda: False, 0.5)
+        win.grab().save(str(HERE / "models-servers.png"))
+        panel.use()
+        wait(app, lambda: win.model_info is not None and win.model_info.source == "remote")
+        win.tabs.setCurrentWidget(win.playground)
+        shoot(app, win, "The three most important inventions in history are", "playground-server", 1, 0.0)
+        pg = win.playground
+        view = pg.columns[0].view
+        hit = next(
+            (x, y)
+            for y in (8, 14, 20)
+            for x in range(300, view.viewport().width(), 5)
+            if view.index_at(QPoint(x, y)) >= 2
+        )
+        pg._pin(view, view.index_at(QPoint(*hit)), view.mapToGlobal(QPoint(*hit)))
+        app.processEvents()
+        pg.popup.grab().save(str(HERE / "playground-server-popup.png"))
+        pg.popup.hide()
+    finally:
+        stop_server(process)
+
+
 SHOTS = {
     "playground": lambda app, win: (
         shoot(app, win, "The three most important inventions in history are", "playground-english", 3, 0.9),
@@ -310,6 +354,7 @@ SHOTS = {
     "base-vs-instruct": shoot_base_vs_instruct,
     "chat": shoot_chat,
     "history": shoot_history,
+    "servers": shoot_servers,
 }
 
 

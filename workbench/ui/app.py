@@ -128,7 +128,7 @@ class MainWindow(QMainWindow):
             star = " ★" if info.is_default else ""
             self.model_picker.addItem(f"{info.name}  ({info.quantization}){star}", info.path)
         for endpoint in self.store.connections() if self.store else []:
-            label = f"🌐 {endpoint.connection}  ({endpoint.model or 'server'})"
+            label = f"{endpoint.connection}  (server: {endpoint.model or 'its only model'})"
             self.model_picker.addItem(label, models.CONNECTION_PREFIX + endpoint.connection)
         self.model_picker.setCurrentIndex(max(0, self.model_picker.findData(current)))
 
@@ -251,6 +251,10 @@ class MainWindow(QMainWindow):
         self.model_info = info
         self.n_ctx = int(runtime["n_ctx"])
         self.model_label.setText(model_line(info, runtime))
+        local = info.source != "remote"  # a server computes in its own configuration
+        for picker in (self.numerics_picker, self.batching_picker):
+            picker.setEnabled(local)
+            picker.setStatusTip("" if local else "a model on a server runs with the server's own settings")
         self.model_label.setToolTip(f"{runtime['numerics_detail']}\n{runtime['batching_detail']}")
         self.context_label.setText(f"context 0 / {self.n_ctx}")
         self.settings.setValue("model", info.path)

@@ -161,7 +161,7 @@ class AlternativesChart(QWidget):
             removed = split and alt.logprob_sampled is None
             font = painter.font()
             font.setStrikeOut(removed)
-            font.setBold(alt.id == self.step.id)
+            font.setBold(alt.id == self.step.id if split else alt.text == self.step.text)  # a server: ids -1
             painter.setFont(font)
             painter.setPen(QColor("#999999") if removed else QColor("#000000"))
             painter.drawText(QRectF(2, y, label_width, self.ROW), Qt.AlignVCenter | Qt.AlignLeft, chip_label(alt)[:18])
@@ -172,6 +172,13 @@ class AlternativesChart(QWidget):
             painter.setPen(QColor("#333333"))
             note = f"{raw:.1%} ✗ {alt.removed_by or ''}" if removed else f"{raw:.1%}"
             painter.drawText(QRectF(bar_left + bar_width + 4, y, 96, self.ROW), Qt.AlignVCenter, note)
+
+
+LEGEND = (
+    "grey: raw probability   blue: after sampling   struck out: removed\n"
+    "pinned (click the token): click an alternative to continue from it in the Explorer"
+)
+SERVER_LEGEND = "grey: the server's raw probability (a server reports no after-sampling distribution)"
 
 
 class TokenPopup(QFrame):
@@ -190,10 +197,7 @@ class TokenPopup(QFrame):
         self.header.setTextFormat(Qt.PlainText)
         self.chart = AlternativesChart()
         self.chart.picked.connect(self._picked)
-        self.legend = QLabel(
-            "grey: raw probability   blue: after sampling   struck out: removed\n"
-            "pinned (click the token): click an alternative to continue from it in the Explorer"
-        )
+        self.legend = QLabel(LEGEND)
         self.legend.setStyleSheet("color: #666; font-size: 10px;")
         layout.addWidget(self.header)
         layout.addWidget(self.chart)
@@ -248,7 +252,8 @@ class TokenPopup(QFrame):
         self.step = step
         self.header.setText(describe(step))
         self.chart.set_step(step)
-        self.check_button.setVisible(self.can_check and self.pinned)
+        self.check_button.setVisible(self.can_check and self.pinned and step.has_sampled)  # not on a server
+        self.legend.setText(LEGEND if step.has_sampled else SERVER_LEGEND)
         self.adjustSize()
         self.move(position + QPoint(12, 16))
         self.show()

@@ -169,7 +169,7 @@ class GridBuilder(QWidget):
             )
             self._add_model_item(item, info.path, ticked)
         for endpoint in self.store.connections():  # models on saved servers (Models tab)
-            item = QListWidgetItem(f"🌐 {endpoint.connection}  (server: {endpoint.model or 'its only model'})")
+            item = QListWidgetItem(f"{endpoint.connection}  (on a server: {endpoint.model or 'its only model'})")
             self._add_model_item(item, models.CONNECTION_PREFIX + endpoint.connection, ticked)
 
     def _add_model_item(self, item: QListWidgetItem, value: str, ticked: set[str]) -> None:
