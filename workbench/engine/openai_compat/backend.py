@@ -200,7 +200,7 @@ class RemoteBackend:
         """log P(continuation | prompt) from the server's echoed prompt log-probabilities."""
         if not self.profile.echo_logprobs:
             raise UnsupportedError(
-                f"label-likelihood scoring needs prompt log-probabilities (echo), which a {self.profile.kind} "
+                f"label-likelihood scoring needs prompt log-probabilities (echo), which this {self.profile.kind} "
                 "server does not return; score by the generated answer instead"
             )
         if self.profile.kind == "llama-cpp-python" and not self._bos():

@@ -223,6 +223,12 @@ class CompareTab(QWidget):
         self.running = False
         self._set_buttons()
         self.progress_label.setText(f"experiment {experiment_id}: {status}")
+        if status == "failed":
+            failed = self.store.experiment(experiment_id)["failed_cells"]
+            self.progress_label.setText(
+                f"experiment {experiment_id}: {failed} cell(s) failed on the server (their error is in the table); "
+                "Resume runs them again"
+            )
         self.refresh_experiments(select=experiment_id)
         self.show_results()
 
