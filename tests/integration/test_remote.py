@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -51,9 +52,9 @@ def fake():
     server.close()
 
 
-@pytest.mark.parametrize("prompt", ["The capital of France is", "台湾最高的山是", "Q: 2 + 3 = ?\nA:"])
+@pytest.mark.parametrize("prompt", ["The capital of France is", "台湾最高的山是"])
 def test_completion_logprobs_equal_the_local_engine(remote, backend, prompt):
-    request = GenerationRequest(prompt, GREEDY, max_tokens=6, top_logprobs=5)
+    request = GenerationRequest(prompt, GREEDY, max_tokens=4, top_logprobs=5)
     there, here = remote.generate(request), backend.generate(request)
     assert there.text == here.text and len(there.tokens) == len(here.tokens)
     for far, near in zip(there.tokens, here.tokens, strict=True):
@@ -136,14 +137,14 @@ def _mini_dataset(path, cases: int = 5):
 
 
 def test_compare_gives_the_same_summary_locally_and_on_the_server(cli, llama_server, tmp_path):
-    dataset = _mini_dataset(tmp_path / "mini.jsonl")
+    dataset = _mini_dataset(tmp_path / "mini.jsonl", cases=4)
     grid = ["compare", "--templates", "sentiment-instruction-en,sentiment-3shot-en"]
     grid += ["--dataset", str(dataset), "--max-tokens", "4", "--parallel", "4", "--json"]
     local = cli(*grid, "--model", models.INSTRUCT_MODEL_NAME, timeout=300)
     remote = cli(*grid, "--backend", "openai", "--base-url", llama_server, "--model", "smol", timeout=300)
     assert local.code == 0 and remote.code == 0, local.stderr + remote.stderr
     here, there = local.json(), remote.json()
-    assert here["done"] == there["done"] == here["total"] == 10 and here["summary"][0]["failures"] == 0
+    assert here["done"] == there["done"] == here["total"] == 8 and here["summary"][0]["failures"] == 0
     columns = ["template", "accuracy", "ci_low", "ci_high", "n", "failures", "majority_accuracy", "agreement"]
     assert [[row[c] for c in columns] for row in here["summary"]] == [
         [row[c] for c in columns] for row in there["summary"]
@@ -327,3 +328,23 @@ def test_remote_runs_record_the_endpoint_without_secrets(remote):
     reference = json.loads(remote.info.path.removeprefix("remote:"))
     assert reference["base_url"] == remote.endpoint.base_url and reference["model"] == "gemma"
     assert not {"api_key", "key", "password"} & set(reference)
+
+
+def test_stop_sends_nothing_more_and_resume_finishes_the_grid(grid_store, llama_server):
+    endpoint = Endpoint(llama_server, "smol")
+    spec = experiments.GridSpec(
+        ["sentiment-instruction-en"], "mini", [experiments.Config(GREEDY, max_tokens=3)], models=[endpoint.ref()]
+    )
+    experiment_id = experiments.plan(grid_store, spec)
+    stop = threading.Event()
+    backend = RemoteBackend(endpoint, 2)
+    try:
+        status = experiments.run(
+            grid_store, experiment_id, lambda _path: backend, stop=stop, on_cell=lambda _cell: stop.set(), parallel=2
+        )
+        state = grid_store.experiment(experiment_id)
+        assert status == "stopped" and 1 <= state["done_cells"] <= 2  # the requests in flight end as they end
+        assert experiments.run(grid_store, experiment_id, lambda _path: backend, parallel=2) == "done"
+    finally:
+        backend.close()
+    assert grid_store.experiment(experiment_id)["done_cells"] == 8
