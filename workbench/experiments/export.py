@@ -3,12 +3,11 @@ as JSONL or CSV, written atomically. The kind is always said, never guessed from
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
 
+from workbench.csvsafe import write_csv
 from workbench.errors import InputError
 from workbench.experiments.report import summarize
 from workbench.fsutil import atomic_write_text
@@ -85,15 +84,12 @@ def preference_rows(store, experiment_id: int) -> list[dict[str, Any]]:
 def to_text(rows: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "jsonl":
         return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(
-                {k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v for k, v in row.items()}
-            )
-    return buffer.getvalue()
+    if not rows:
+        return ""
+    cells = (
+        {k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v for k, v in r.items()} for r in rows
+    )
+    return write_csv(list(rows[0]), cells)
 
 
 def summary_rows(store, experiment_id: int) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.csvsafe import restore, write_csv
 from workbench.errors import InputError
 from workbench.fsutil import atomic_write_text
 
@@ -126,7 +127,7 @@ def _csv_records(text: str) -> list[tuple[int, Any]]:
         if None in row or None in row.values():
             records.append((line, ValueError("the number of cells does not match the header")))
             continue
-        record: dict[str, Any] = {k: v for k, v in row.items() if k}
+        record: dict[str, Any] = {k: restore(v) for k, v in row.items() if k}  # our own CSV neutralises formulas
         if record.get("choices"):
             try:
                 record["choices"] = json.loads(record["choices"])
@@ -145,14 +146,12 @@ def write_dataset(dataset: Dataset, path: Path) -> None:
     path = Path(path)
     if path.suffix.lower() == ".csv":
         columns = ["id", *dataset.variables(), "expected", "choices"]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
+        rows = []
         for case in dataset.cases:
             row = {"id": case.id, **case.vars, "expected": case.expected or ""}
             row["choices"] = json.dumps(list(case.choices), ensure_ascii=False) if case.choices else ""
-            writer.writerow(row)
-        content = buffer.getvalue()
+            rows.append(row)
+        content = write_csv(columns, rows)
     else:
         content = "".join(json.dumps(c.to_record(), ensure_ascii=False) + "\n" for c in dataset.cases)
     atomic_write_text(path, content)
