@@ -32,6 +32,7 @@ def isolated_db(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("WORKBENCH_DB", str(path))
     monkeypatch.setenv("WORKBENCH_MODELS_DIR", str(tmp_path / "user-models"))
     monkeypatch.setenv("WORKBENCH_TIKTOKEN_DIR", str(tmp_path / "tiktoken"))
+    monkeypatch.setenv("WORKBENCH_LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken-cache"))
     return path
 

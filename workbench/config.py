@@ -31,3 +31,8 @@ def default_threads() -> int:
     """llama.cpp decodes fastest on physical cores; small machines use every core."""
     cores = os.cpu_count() or 2
     return cores if cores <= 4 else cores // 2
+
+
+def log_dir() -> Path:
+    """Where the rotating log lives: `WORKBENCH_LOG_DIR`, else the user data folder's `logs`."""
+    return Path(os.environ.get("WORKBENCH_LOG_DIR") or data_dir() / "logs")

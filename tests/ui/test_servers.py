@@ -81,3 +81,14 @@ def test_bad_server_settings_are_clear_messages(qtbot, window):
     qtbot.waitUntil(lambda: "cannot reach http://127.0.0.1:9/v1" in panel.status.text(), timeout=30_000)
     panel.remove()
     assert window.store.connections() == []
+
+
+def test_help_opens_the_log_folder(qtbot, window, monkeypatch, tmp_path):
+    import workbench.ui.app as app_module
+
+    opened = []
+    monkeypatch.setattr(app_module.QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    action = next(a for a in help_menu.actions() if a.text() == "Open log folder")
+    action.trigger()
+    assert opened == [str(tmp_path / "logs")] and (tmp_path / "logs").is_dir()

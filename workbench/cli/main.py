@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from workbench import __version__, config
+from workbench import __version__, config, logs
 from workbench.cli.options import (
     Parser,
     add_model_options,
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--db", type=Path, default=None, help=f"SQLite file (default: $WORKBENCH_DB or {config.default_db_path()})"
     )
+    parser.add_argument("--verbose", "-v", action="store_true", help="also print the log's lines on stderr")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     gui = commands.add_parser("gui", help="start the desktop app")
@@ -154,9 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.db is not None:
         os.environ["WORKBENCH_DB"] = str(args.db)
+    logs.setup(verbose=args.verbose)
+    logs.log.debug("command %s (database %s)", args.command, config.default_db_path())
     try:
         return dispatch(args)
     except WorkbenchError as err:
+        logs.log.warning("%s failed: %s: %s", args.command, type(err).__name__, err)
         print(f"workbench: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
@@ -164,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as err:  # a bug: still one line, the traceback only on request
+    except Exception as err:  # a bug: still one line, the traceback only on request (and in the log)
+        logs.log.exception("%s: internal error", args.command)
         if os.environ.get("WORKBENCH_DEBUG"):
             raise
         print(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
-from workbench import models
+from workbench import logs, models
 from workbench.engine.numerics import BATCHING, NUMERICS
 from workbench.errors import WorkbenchError
 from workbench.ui.tabs.chat import ChatTab
@@ -24,6 +25,7 @@ from workbench.ui.workers import EngineThread
 class MainWindow(QMainWindow):
     def __init__(self, model: str | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
+        logs.setup()
         self.setWindowTitle("Prompt Workbench")
         self.settings = settings or QSettings("prompt-workbench", "workbench")
         self.engine = EngineThread()
@@ -52,6 +54,7 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(self.models_tab, "Models")
         self.setCentralWidget(self.tabs)
         self._build_toolbar()
+        self._build_menu()
         self.model_label = QLabel("loading model…")
         self.context_label = QLabel("")
         self.speed_label = QLabel("")
@@ -87,6 +90,18 @@ class MainWindow(QMainWindow):
         if report and report.problems:
             QTimer.singleShot(0, lambda: self.show_error("Starter library: " + "; ".join(report.problems[:3])))
         return store
+
+    def _build_menu(self) -> None:
+        help_menu = self.menuBar().addMenu("&Help")
+        self.open_log_action = help_menu.addAction("Open log folder", self.open_log_folder)
+        self.open_log_action.setObjectName("open-log-folder")
+        self.open_log_action.setStatusTip(f"the log of errors and their context: {logs.log_path()}")
+
+    def open_log_folder(self) -> Path:
+        folder = logs.log_path().parent
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        return folder
 
     def _build_toolbar(self) -> None:
         bar = self.addToolBar("Model")
@@ -296,6 +311,7 @@ class MainWindow(QMainWindow):
         self.show_error(message)
 
     def show_error(self, message: str) -> None:
+        logs.log.warning("shown: %s", message)
         self.statusBar().showMessage(message, 15_000)
         self.last_error = message
         box = QMessageBox(QMessageBox.Warning, "Prompt Workbench", message, QMessageBox.Ok, self)
