@@ -205,7 +205,10 @@ def test_sqlite_messages_become_advice(tmp_path):
     assert "left untouched" in explain(path, sqlite3.DatabaseError("file is not a database"))
 
 
-def test_a_locked_database_says_so(tmp_path):
+def test_a_locked_database_says_so(tmp_path, monkeypatch):
+    from workbench.store import base
+
+    monkeypatch.setattr(base, "BUSY_TIMEOUT_S", 0.5)  # it waits 15 s for the other process before saying so
     path = tmp_path / "wb.sqlite"
     Store(path).close()
     holder = sqlite3.connect(path)

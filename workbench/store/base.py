@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +33,31 @@ def explain(path: Path, err: sqlite3.Error | OSError) -> str:
     if "unable to open" in text:
         return f"cannot open {path} ({text}): is the folder writable and the path a file?"
     return f"the workbench database {path} failed: {text}"
+
+
+BUSY_TIMEOUT_S = 15.0  # how long a write waits for another process's (CLI, GUI) to finish
+
+
+class Database(sqlite_utils.Database):
+    """sqlite-utils with write transactions that take the write lock when they begin (BEGIN IMMEDIATE).
+    A deferred transaction reads first and upgrades later; in WAL mode that upgrade fails at once ("database is
+    locked") when another process wrote in between, without waiting. An immediate one waits its turn."""
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:  # nested: sqlite-utils' savepoints
+            with super().atomic() as db:
+                yield db
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
 
 
 class StoreBase:
@@ -68,7 +95,7 @@ class StoreBase:
         # check_same_thread=False only so close() can close every thread's connection at shutdown;
         # each connection is used by the thread that opened it.
         try:
-            db = sqlite_utils.Database(sqlite3.connect(self.path, timeout=5.0, check_same_thread=False))
+            db = Database(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False))
             db.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.Error, OSError) as err:
             raise StoreError(explain(self.path, err)) from None
@@ -87,16 +114,29 @@ class StoreBase:
                 f"{self.path} was written by a newer workbench (schema {version}, this one knows {len(MIGRATIONS)})"
             )
         for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.db.atomic():
-                migration(self.db)
-                self.db.execute(f"PRAGMA user_version = {number}")
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")  # the write lock first: another process may be opening the same file
+            try:
+                if self.schema_version < number:  # it may have migrated while this one waited
+                    with self.db.atomic():
+                        migration(self.db)
+                    self.db.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def _ensure_fts(self) -> None:
         """Full-text indexes (sqlite-utils FTS5 + triggers); made outside the migration's transaction
         because sqlite-utils builds them with executescript, which commits."""
         for table, columns in FTS_COLUMNS.items():
             if self.db[table].exists() and not self.db[table].detect_fts():
-                self.db[table].enable_fts(columns, create_triggers=True)
+                try:
+                    self.db[table].enable_fts(columns, create_triggers=True)
+                except sqlite3.OperationalError as err:
+                    if "already exists" not in str(err):  # another process opening the file made it first
+                        raise
 
     def write_error(self, what: str, err: sqlite3.Error) -> StoreError:
         return StoreError(f"could not {what}: {explain(self.path, err)}")
