@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
 from workbench.errors import TemplateError
+from workbench.library.bounded import BoundedSandbox, bounded_render
 
 MODEL_FORMAT = "model"
 
@@ -76,7 +77,7 @@ def compile_template(source: str, bos: str = "", eos: str = "") -> Formatter:
     """A chat template as a function (messages, add_generation_prompt) -> text, in Jinja's sandbox.
 
     TemplateError when it does not parse, uses something the sandbox refuses, or fails on the messages."""
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env = BoundedSandbox(trim_blocks=True, lstrip_blocks=True)
     try:
         compiled = env.from_string(source)
     except jinja2.TemplateSyntaxError as err:
@@ -84,14 +85,15 @@ def compile_template(source: str, bos: str = "", eos: str = "") -> Formatter:
 
     def render(messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         try:
-            return compiled.render(
-                messages=messages,
-                add_generation_prompt=add_generation_prompt,
-                bos_token=bos,
-                eos_token=eos,
-                raise_exception=_raise_exception,
-                strftime_now=_strftime_now,
-            )
+            context = {
+                "messages": messages,
+                "add_generation_prompt": add_generation_prompt,
+                "bos_token": bos,
+                "eos_token": eos,
+                "raise_exception": _raise_exception,
+                "strftime_now": _strftime_now,
+            }
+            return bounded_render(compiled, context)
         except TemplateError:
             raise
         except SecurityError as err:

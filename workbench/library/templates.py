@@ -16,10 +16,10 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from workbench.chat.formats import PLAIN, compile_template
 from workbench.errors import TemplateError
+from workbench.library.bounded import BoundedSandbox, bounded_render
 from workbench.stops import format_stop_list, parse_stop_list
 
 KINDS = ("prompt", "instruction", "few_shot", "chain_of_thought", "chat")
@@ -222,9 +222,7 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False, trim_blocks=True
-)
+_ENV = BoundedSandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False, trim_blocks=True)
 
 
 def parse(template: Template) -> jinja2.Template:
@@ -256,7 +254,9 @@ def render(
         raise TemplateError(f"template {template.name}: missing variable {', '.join(missing)}")
     context = {**variables, "examples": list(template.examples[:count]), "k": count}
     try:
-        text = compiled.render(context)
+        text = bounded_render(compiled, context)
+    except TemplateError as err:  # a limit: the time, the size, the recursion
+        raise TemplateError(f"template {template.name}: {err}") from None
     except jinja2.UndefinedError as err:
         raise TemplateError(f"template {template.name}, line {_line(err)}: {_undefined(err)}") from None
     except jinja2.exceptions.SecurityError as err:
