@@ -197,10 +197,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         opts.emit(args, document, "\n".join(str(r) for r in records))
     elif args.action == "import":
         dataset = read_dataset(args.file, args.name)
+        if not dataset.cases:  # one line: why nothing can be imported (the first problem, and how many more)
+            first = f" ({dataset.problems[0]}" if dataset.problems else ""
+            more = f"; {len(dataset.problems) - 1} more problem(s)" if len(dataset.problems) > 1 else ""
+            raise InputError(f"{args.file}: no valid case to import{first}{more}{')' if first else ''}")
         for problem in dataset.problems:
             print(f"workbench: {problem}", file=sys.stderr)
-        if not dataset.cases:
-            raise InputError(f"{args.file}: no valid case to import")
         status = store.save_dataset(dataset)
         document = {"name": dataset.name, "status": status, "cases": len(dataset.cases), "problems": dataset.problems}
         opts.emit(args, document, f"dataset {dataset.name}: {status}, {len(dataset.cases)} cases")
