@@ -18,8 +18,7 @@ from conftest import ROOT
 
 KILLS = int(os.environ.get("WORKBENCH_KILLS", "21"))
 CASES_PER_DATASET = 40
-WORKER = (
-    """
+WORKER = """
 import sys
 from itertools import count
 from workbench import models
@@ -43,9 +42,7 @@ for i in count():
         conversation = session.add_user_message(conversation, "Hello " * 200)
         session.save(store, conversation)
     print("done", name, flush=True)
-"""
-    % CASES_PER_DATASET
-)
+""".replace("CASES", str(CASES_PER_DATASET))
 
 
 def _finished(output: str) -> list[str]:
