@@ -23,14 +23,11 @@ def _commit(partial: Path, path: Path) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write UTF-8 text to `path` atomically; InputError (one line) when the place cannot be written."""
-    path = Path(path)
-    partial = _partial(path)
     try:
-        partial.write_text(text, encoding="utf-8")
-        _commit(partial, path)
-    except OSError as err:
-        partial.unlink(missing_ok=True)
-        raise InputError(f"cannot write {path}: {err.strerror or err}") from None
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate: checked before anything is written
+        raise InputError(f"cannot write {path}: the text is not valid Unicode at character {err.start}") from None
+    atomic_write_bytes(path, data)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
