@@ -46,9 +46,11 @@ def generations(backend, store, count: int) -> None:
 
 def comparison(backend, store, cells: int) -> None:
     cases = [Case(f"s{i}", {"text": f"Review number {i}: it was fine."}, expected="neutral") for i in range(cells)]
-    store.save_dataset(Dataset("soak", cases))
+    store.save_dataset(Dataset(f"soak-{cells}", cases))
     spec = experiments.GridSpec(
-        ["sentiment-instruction-en"], "soak", [experiments.Config(SamplingParams(temperature=0.0), max_tokens=2)]
+        ["sentiment-instruction-en"],
+        f"soak-{cells}",
+        [experiments.Config(SamplingParams(temperature=0.0), max_tokens=2)],
     )
     experiment_id = experiments.plan(store, spec, confirm_large=True)
     assert experiments.run(store, experiment_id, lambda _path: backend, parallel=4) == "done"
@@ -74,6 +76,7 @@ def main() -> None:
     for name, phase in (
         (f"{args.generations} generations", lambda: generations(backend, store, args.generations)),
         (f"{args.cells}-cell comparison", lambda: comparison(backend, store, args.cells)),
+        (f"a second {args.cells}-cell comparison", lambda: comparison(backend, store, args.cells + 1)),
         (f"{args.tokenizations} tokenizations of 1 MB", lambda: tokenizations(args.tokenizations)),
     ):
         started = time.perf_counter()
