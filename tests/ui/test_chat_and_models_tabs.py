@@ -5,25 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtCore import QSettings
+from windows import open_window
 
 from workbench import model_library, models
 from workbench.chat import session
 from workbench.chat.conversation import ChatRenderer
-from workbench.ui.app import MainWindow
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
-    settings.setValue("model", models.resolve(models.INSTRUCT_MODEL_NAME).path)
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.chat.backend is not None, timeout=30_000)
-    errors: list[str] = []
-    win.show_error = errors.append
-    win.errors = errors
+    path = models.resolve(models.INSTRUCT_MODEL_NAME).path
+    win = open_window(qtbot, tmp_path, path, ready=lambda w: w.chat.backend is not None)
     yield win
     win.close()
 

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
+from windows import open_window
 
 from workbench import ranking
-from workbench.ui.app import MainWindow
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    win = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.model_info is not None, timeout=30_000)
-    errors: list[str] = []
-    win.show_error = errors.append
-    win.errors = errors
+    win = open_window(qtbot, tmp_path)
     yield win
     win.close()
 

@@ -4,25 +4,16 @@ real OpenAI-compatible server on 127.0.0.1, the window loads it, and the Playgro
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings
+from windows import open_window
 
 from workbench import models
 from workbench.engine.base import RAW_ONLY
-from workbench.ui.app import MainWindow
 from workbench.ui.token_view import describe
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
-    settings.setValue("model", models.resolve(models.INSTRUCT_MODEL_NAME).path)
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.model_info is not None, timeout=30_000)
-    errors: list[str] = []
-    win.show_error = errors.append
-    win.errors = errors
+    win = open_window(qtbot, tmp_path, models.resolve(models.INSTRUCT_MODEL_NAME).path)
     yield win
     win.close()
 

@@ -1,0 +1,26 @@
+"""The real window, offscreen, for the UI tests (a helper module they import): `open_window` starts one on a
+model and waits until it is ready; errors it would show in a dialog are collected in `window.errors`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QSettings
+
+from workbench.ui.app import MainWindow
+
+
+def open_window(
+    qtbot, tmp_path, model_path: str | None = None, ready: Callable[[MainWindow], bool] | None = None
+) -> MainWindow:
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    if model_path:
+        settings.setValue("model", model_path)
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: ready(win) if ready else win.model_info is not None, timeout=30_000)
+    errors: list[str] = []
+    win.show_error = errors.append
+    win.errors = errors
+    return win
