@@ -164,6 +164,16 @@ class ChatPrompt:
         }
 
 
+def check_ready(conversation: Conversation, n_ctx: int) -> int:
+    """The room kept for the answer, once the conversation can be answered within `n_ctx` (every renderer)."""
+    reserve = conversation.settings.max_tokens
+    if reserve >= n_ctx:
+        raise InvalidParameterError(f"max tokens ({reserve:,}) must be smaller than the context ({n_ctx:,} tokens)")
+    if not conversation.messages or conversation.messages[-1].role != "user":
+        raise InputError("the conversation must end with a user message before the model answers")
+    return reserve
+
+
 class ChatRenderer:
     """Renders a conversation for one model in one format, counting tokens with the model's vocabulary."""
 
@@ -214,11 +224,7 @@ class ChatRenderer:
     def prompt(self, conversation: Conversation, n_ctx: int) -> ChatPrompt:
         """The next prompt, dropping the oldest turns after the system prompt until it and the room
         for the answer fit; ContextOverflowError when even the last message alone does not fit."""
-        reserve = conversation.settings.max_tokens
-        if reserve >= n_ctx:
-            raise InvalidParameterError(f"max tokens ({reserve:,}) must be smaller than the context ({n_ctx:,} tokens)")
-        if not conversation.messages or conversation.messages[-1].role != "user":
-            raise InputError("the conversation must end with a user message before the model answers")
+        reserve = check_ready(conversation, n_ctx)
         messages = list(conversation.messages)
         first = 0
         while True:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 
 from workbench import models
-from workbench.chat.conversation import ChatPrompt, Conversation, TurnCount
-from workbench.errors import InputError, InvalidParameterError
+from workbench.chat.conversation import ChatPrompt, Conversation, TurnCount, check_ready
 
 SERVER_FORMAT = "server"
 SERVER_NOTICE = "the server applies its model's own chat template to these messages (/v1/chat/completions)"
@@ -30,11 +29,7 @@ class ServerChatRenderer:
         return ()
 
     def prompt(self, conversation: Conversation, n_ctx: int) -> ChatPrompt:
-        reserve = conversation.settings.max_tokens
-        if reserve >= n_ctx:
-            raise InvalidParameterError(f"max tokens ({reserve:,}) must be smaller than the context ({n_ctx:,} tokens)")
-        if not conversation.messages or conversation.messages[-1].role != "user":
-            raise InputError("the conversation must end with a user message before the model answers")
+        reserve = check_ready(conversation, n_ctx)
         system = [TurnCount("system", None)] if conversation.system_prompt else []
         return ChatPrompt(
             text=self.render(conversation.turns()),

@@ -38,6 +38,19 @@ def explain(path: Path, err: sqlite3.Error | OSError) -> str:
 BUSY_TIMEOUT_S = 15.0  # how long a write waits for another process's (CLI, GUI) to finish
 
 
+def read_only_rows(db_path: Path, sql: str, params: list | None = None) -> list[dict] | None:
+    """Rows of a query on `db_path` opened read-only, without creating or migrating it; None when the file or
+    the table does not exist (yet) or cannot be read (the Store reports that when it opens)."""
+    if not db_path.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)) as conn:
+            conn.row_factory = sqlite3.Row
+            return [dict(row) for row in conn.execute(sql, params or [])]
+    except sqlite3.Error:
+        return None
+
+
 class Database(sqlite_utils.Database):
     """sqlite-utils with write transactions that take the write lock when they begin (BEGIN IMMEDIATE).
     A deferred transaction reads first and upgrades later; in WAL mode that upgrade fails at once ("database is

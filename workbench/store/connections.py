@@ -10,7 +10,7 @@ from sqlite_utils.db import NotFoundError
 
 from workbench.engine.openai_compat.endpoint import Endpoint
 from workbench.errors import InputError
-from workbench.store.base import StoreBase, now
+from workbench.store.base import StoreBase, now, read_only_rows
 
 ENDPOINT_FIELDS = {f.name for f in fields(Endpoint)} - {"connection"}
 
@@ -62,35 +62,15 @@ def _endpoint(row: dict[str, Any]) -> Endpoint:
 
 def read_connections(db_path) -> list[Endpoint]:
     """Every saved connection, read-only (none before the database or the table exists)."""
-    import contextlib
-
-    if not db_path.is_file():
-        return []
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)) as conn:
-            conn.row_factory = sqlite3.Row
-            rows = [dict(r) for r in conn.execute("SELECT * FROM connections ORDER BY name")]
-    except sqlite3.Error:
-        return []
-    return [_endpoint(row) for row in rows]
+    return [_endpoint(row) for row in read_only_rows(db_path, "SELECT * FROM connections ORDER BY name") or []]
 
 
 def read_connection(db_path, name: str) -> Endpoint:
     """A saved connection read without opening the Store (the model registry resolves `connection:NAME`
     read-only, as it reads model preferences)."""
-    import contextlib
-
-    row = None
-    if db_path.is_file():
-        try:
-            with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)) as conn:
-                conn.row_factory = sqlite3.Row
-                found = conn.execute("SELECT * FROM connections WHERE name = ?", [name]).fetchone()
-                row = dict(found) if found else None
-        except sqlite3.Error:
-            row = None
-    if row is None:
+    rows = read_only_rows(db_path, "SELECT * FROM connections WHERE name = ?", [name])
+    if not rows:
         raise InputError(
-            f"no saved connection named {name!r} (add one: workbench connections --add {name} --base-url URL)"
+            f"no saved connection named {name!r} (add one: workbench connections add {name} --base-url URL)"
         )
-    return _endpoint(row)
+    return _endpoint(rows[0])

@@ -3,14 +3,13 @@ the last quick benchmark. Keyed by the file's resolved path."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.store.base import StoreBase, now
+from workbench.store.base import StoreBase, now, read_only_rows
 
 
 @dataclass(frozen=True)
@@ -35,15 +34,8 @@ class ModelPrefs:
 def read_prefs(db_path: Path) -> dict[str, ModelPrefs]:
     """A read-only look at the preferences in `db_path` (none when the file or table does not exist yet):
     the model registry must work before any database was created, and never creates one."""
-    if not db_path.is_file():
-        return {}
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)) as conn:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute("SELECT * FROM model_prefs").fetchall()
-    except sqlite3.Error:
-        return {}  # an older schema or an unreadable file: the Store reports it when it opens
-    return {row["path"]: ModelPrefs.from_row(dict(row)) for row in rows}
+    rows = read_only_rows(db_path, "SELECT * FROM model_prefs") or []
+    return {row["path"]: ModelPrefs.from_row(row) for row in rows}
 
 
 class ModelPrefsMixin(StoreBase):
