@@ -8,6 +8,8 @@ shows. Sizes default to the reliability issue's (500 generations, a 2,000-cell c
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import os
 import sys
 import tempfile
@@ -20,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from workbench import experiments, models
 from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.engine.llama import LlamaBackend, LoadOptions
+from workbench.engine.llama.heap import keep_large_blocks_on_mmap
 from workbench.history import save_generation
 from workbench.library import files as library_files
 from workbench.library.datasets import Case, Dataset
@@ -36,6 +39,14 @@ def snapshot() -> dict[str, float]:
         "threads": threading.active_count(),
         "os_threads": len(os.listdir("/proc/self/task")),
     }
+
+
+def trimmed_snapshot() -> dict[str, float]:
+    """Memory after glibc returns every free page it holds: what remains is live (or leaked)."""
+    name = ctypes.util.find_library("c")
+    if name and hasattr(ctypes.CDLL(name), "malloc_trim"):
+        ctypes.CDLL(name).malloc_trim(0)
+    return snapshot()
 
 
 def generations(backend, store, count: int) -> None:
@@ -82,8 +93,10 @@ def main() -> None:
         started = time.perf_counter()
         phase()
         rows.append((f"after {name}", snapshot(), time.perf_counter() - started))
+    rows.append(("after malloc_trim(0) (what the allocator held)", trimmed_snapshot(), 0.0))
     backend.close()
     store.close()
+    print(f"glibc mmap threshold fixed: {keep_large_blocks_on_mmap()}")
     print(f"{'point':<40} {'RSS MiB':>8} {'files':>6} {'threads':>8} {'OS threads':>10} {'phase s':>8}")
     for name, snap, seconds in rows:
         print(

@@ -30,9 +30,32 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, data)
 
 
+def _destination(path: Path) -> tuple[Path, bool]:
+    """Where to write, and whether atomically. A symlink's target is replaced (the link stays a link); a device,
+    pipe or terminal (/dev/stdout, a FIFO) is written into, since replacing it would put a file in its place."""
+    try:
+        if path.exists() and not path.is_file() and not path.is_dir():
+            return path, False
+        if path.is_symlink():
+            path = path.resolve(strict=False)
+    except (OSError, RuntimeError) as err:  # a symlink loop
+        raise InputError(f"cannot write {path}: {getattr(err, 'strerror', None) or err}") from None
+    return path, True
+
+
+def _write_into(path: Path, data: bytes) -> None:
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data)
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {err.strerror or err}") from None
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write bytes to `path` atomically."""
-    path = Path(path)
+    path, atomic = _destination(Path(path))
+    if not atomic:
+        return _write_into(path, data)
     partial = _partial(path)
     try:
         partial.write_bytes(data)
@@ -44,7 +67,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_copy(source: Path, path: Path) -> None:
     """Copy a file to `path` atomically."""
-    path = Path(path)
+    path, atomic = _destination(Path(path))
+    if not atomic:
+        return _write_into(path, Path(source).read_bytes())
     partial = _partial(path)
     try:
         shutil.copyfile(source, partial)

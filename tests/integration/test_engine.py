@@ -190,7 +190,7 @@ def test_repeat_penalty_reports_raw_alternatives_and_samples_from_the_penalised(
         assert step.logprob_sampled == 0.0  # greedy over the penalised logits
 
 
-def test_generation_stops_with_length_when_the_context_is_full():
+def test_generation_stops_with_context_when_the_context_is_full():
     from workbench import models
     from workbench.engine.llama import LlamaBackend, LoadOptions
 
@@ -198,8 +198,8 @@ def test_generation_stops_with_length_when_the_context_is_full():
     try:
         prompt = "one two three four five six seven eight nine ten " * 20
         gen = small.generate(request(prompt, max_tokens=500, temperature=0.0))
-        assert gen.finish_reason == "length"
-        assert gen.timings.prompt_tokens + gen.timings.generated_tokens <= small.n_ctx
+        assert gen.finish_reason == "context"
+        assert gen.timings.prompt_tokens + gen.timings.generated_tokens == small.n_ctx
         assert len(gen.tokens) < 500
     finally:
         small.close()

@@ -150,7 +150,27 @@ def dispatch(args: argparse.Namespace) -> int:
     return handler(args)
 
 
+def undecodable_argument(argv: list[str]) -> str | None:
+    """Python hands bytes that are not UTF-8 to a program as lone surrogates; name the first such argument."""
+    for position, argument in enumerate(argv, start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError as err:
+            byte = ord(argument[err.start]) - 0xDC00
+            shown = argument.encode("utf-8", "surrogateescape")[:40].decode("utf-8", "replace")
+            return (
+                f"argument {position} ({shown!r}) is not valid UTF-8 (byte 0x{byte:02x} at offset {err.start}); "
+                "the workbench reads text as UTF-8: convert it (iconv) or pass a UTF-8 file with --prompt-file"
+            )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    problem = undecodable_argument(argv)
+    if problem:
+        print(f"workbench: {problem}", file=sys.stderr)
+        return EXIT_USER_ERROR
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.db is not None:

@@ -54,7 +54,7 @@ def sample_requests(request: GenerationRequest, samples: int) -> list[Generation
     return [replace(request, params=request.params.with_seed(sample_seed(seed, i))) for i in range(samples)]
 
 
-FinishReason = Literal["stop", "length", "cancelled"]
+FinishReason = Literal["stop", "length", "context", "cancelled"]  # context: the context filled up first
 
 # Where a token record's probabilities come from. The local engine knows the raw distribution and the one
 # sampled from; a server reports raw log-probabilities (no sampled split) or none at all.

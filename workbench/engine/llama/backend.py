@@ -27,6 +27,7 @@ from workbench.engine.base import (
     seed_or_fresh,
 )
 from workbench.engine.llama.decode_loop import Run
+from workbench.engine.llama.heap import keep_large_blocks_on_mmap
 from workbench.engine.llama.options import LlamaLog, LoadOptions, quiet_llama_log
 from workbench.engine.llama.prompt_plan import PromptPlan, common_prefix, plan_prompt
 from workbench.engine.llama.teacher import score_positions
@@ -54,6 +55,7 @@ class LlamaBackend:
 
         self.llama_cpp = llama_cpp
         log = quiet_llama_log()
+        keep_large_blocks_on_mmap()
         log.lines.clear()
         self.info = model if isinstance(model, ModelInfo) else inspect(model)
         self.options = (options or LoadOptions()).validate()

@@ -98,8 +98,10 @@ class Run:
             on_token(step)
         if self.append_text(step.text):
             return "stop"
-        if self.sampled >= self.request.max_tokens or len(self.history) >= self.backend.n_ctx:
+        if self.sampled >= self.request.max_tokens:
             return "length"
+        if len(self.history) >= self.backend.n_ctx:
+            return "context"  # the context is full before max tokens: said, not passed off as "length"
         return None
 
     def step(self, raw: np.ndarray) -> tuple[TokenStep, bool]:
