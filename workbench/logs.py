@@ -57,6 +57,7 @@ def setup(verbose: bool = False) -> Path | None:
         log.addHandler(handler)
     except OSError:
         path = None
+        log.addHandler(logging.NullHandler())  # else logging's last resort prints warnings on stderr
     if verbose:
         stream = logging.StreamHandler()
         stream.setFormatter(logging.Formatter("workbench log: %(levelname)s %(name)s: %(message)s"))

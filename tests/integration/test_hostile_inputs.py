@@ -9,11 +9,10 @@ import struct
 from pathlib import Path
 
 import pytest
+from hostile import check, counts, run
 
 from workbench import models
 from workbench.cli.main import main
-
-TABLES = ("runs", "samples", "templates", "template_versions", "datasets", "cases", "experiments", "grid_runs")
 
 
 def _gguf_header(tensors: int, keys: int) -> bytes:
@@ -95,6 +94,9 @@ GENERATE = [
     (["-p", "hi", "--samples", "0"], "samples must be >= 1 (got 0)"),
     (["-p", "hi", "--parallel", "0"], "--parallel must be >= 1 (got 0)"),
     (["-p", "hi", "--n-ctx", "1"], "context size must be >= 16 (got 1)"),
+    (["-p", "hi", "--n-ctx", str(10**9)], "context size 1,000,000,000 is over the 32,768 tokens gemma-3-270m"),
+    (["-p", "caf\udcff"], "argument 5 ('caf\ufffd') is not valid UTF-8 (byte 0xff at offset 3)"),
+    (["-p", "hi", "--top-logprobs", "-1"], "top logprobs must be between 0 and 20 (got -1)"),
     (["-p", "hi", "--numerics", "exact"], "unknown numeric configuration 'exact'"),
     (["-p", "hi", "--backend", "openai", "--base-url", "localhost:1"], "not an http(s) URL"),
     (["-p", "hi", "--base-url", "http://user:pw@127.0.0.1:1/v1"], "not in the URL"),
@@ -125,72 +127,43 @@ LIBRARY = [
 ]
 
 
-def _counts(db: Path) -> dict[str, int] | None:
-    if not db.exists():
-        return None
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES if t in names}
-
-
-def _run(argv: list[str], capsys) -> tuple[int, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exit_:  # argparse's usage errors
-        code = int(exit_.code or 0)
-    return code, capsys.readouterr().err
-
-
-def _check(argv, code_wanted, fragment, capsys, isolated_db):
-    before = _counts(isolated_db)
-    code, err = _run(argv, capsys)
-    lines = err.strip().splitlines()
-    assert code == code_wanted, err
-    assert len(lines) == 1 and lines[0].startswith("workbench: "), err
-    assert fragment in lines[0], lines[0]
-    assert "Traceback" not in err
-    after = _counts(isolated_db)
-    assert after is None or before is None or after == before  # nothing half-written
-
-
 @pytest.mark.parametrize(("name", "fragment"), MODEL_FILES, ids=[n for n, _ in MODEL_FILES])
 def test_broken_model_files(hostile, name, fragment, capsys, isolated_db):
-    _check(["generate", "-m", str(hostile / name), "-p", "hi", "-n", "1"], 1, fragment, capsys, isolated_db)
+    check(["generate", "-m", str(hostile / name), "-p", "hi", "-n", "1"], 1, fragment, capsys, isolated_db)
 
 
 @pytest.mark.parametrize(("options", "fragment"), GENERATE, ids=[f[:40] for _, f in GENERATE])
 def test_bad_prompts_and_settings(hostile, options, fragment, capsys, isolated_db):
     argv = ["generate", "-n", "1", *[o.replace("{dir}", str(hostile)) for o in options]]
-    _check(argv, 1, fragment, capsys, isolated_db)
+    check(argv, 1, fragment, capsys, isolated_db)
 
 
 @pytest.mark.parametrize(("argv", "fragment"), USAGE, ids=[f[:40] for _, f in USAGE])
 def test_usage_errors(argv, fragment, capsys, isolated_db):
-    _check(argv, 2, fragment, capsys, isolated_db)
+    check(argv, 2, fragment, capsys, isolated_db)
 
 
 @pytest.mark.parametrize(("argv", "fragment"), LIBRARY, ids=[f[:40] for _, f in LIBRARY])
 def test_bad_library_files_and_unknown_names(hostile, argv, fragment, capsys, isolated_db):
-    _check([a.replace("{dir}", str(hostile)) for a in argv], 1, fragment, capsys, isolated_db)
+    check([a.replace("{dir}", str(hostile)) for a in argv], 1, fragment, capsys, isolated_db)
 
 
 def test_a_file_that_is_not_a_database_is_left_untouched(hostile, capsys, isolated_db):
     path = hostile / "notdb.sqlite"
     before = path.read_bytes()
-    _check(["--db", str(path), "runs"], 1, "is not a workbench database", capsys, isolated_db)
+    check(["--db", str(path), "runs"], 1, "is not a workbench database", capsys, isolated_db)
     assert path.read_bytes() == before
 
 
 def test_a_folder_as_the_database(hostile, capsys, isolated_db):
-    _check(["--db", str(hostile), "runs"], 1, "is the folder writable and the path a file?", capsys, isolated_db)
+    check(["--db", str(hostile), "runs"], 1, "is the folder writable and the path a file?", capsys, isolated_db)
 
 
 def test_a_database_from_a_newer_workbench_is_refused(tmp_path, capsys, isolated_db):
     path = tmp_path / "newer.sqlite"
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 999")
-    _check(["--db", str(path), "runs"], 1, "written by a newer workbench (schema 999", capsys, isolated_db)
+    check(["--db", str(path), "runs"], 1, "written by a newer workbench (schema 999", capsys, isolated_db)
 
 
 def test_a_full_disk_loses_nothing(tmp_path, capsys, isolated_db, monkeypatch):
@@ -201,7 +174,7 @@ def test_a_full_disk_loses_nothing(tmp_path, capsys, isolated_db, monkeypatch):
     capsys.readouterr()
     with sqlite3.connect(db) as conn:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    before = _counts(db)
+    before = counts(db)
     monkeypatch.setattr("workbench.store.base.BUSY_TIMEOUT_S", 0.5)
     import workbench.store.base as base
 
@@ -215,6 +188,6 @@ def test_a_full_disk_loses_nothing(tmp_path, capsys, isolated_db, monkeypatch):
     monkeypatch.setattr(base.StoreBase, "_connect", capped)
     big = tmp_path / "big.jsonl"
     big.write_text("".join(f'{{"id": "c{i}", "text": "{"x" * 2000}"}}\n' for i in range(300)), encoding="utf-8")
-    code, err = _run(["--db", str(db), "datasets", "import", str(big)], capsys)
+    code, err = run(["--db", str(db), "datasets", "import", str(big)], capsys)
     assert code == 1 and "full" in err.lower() and len(err.strip().splitlines()) == 1, err
-    assert _counts(db) == before  # integrity ok, and not one row of the refused import
+    assert counts(db) == before  # integrity ok, and not one row of the refused import

@@ -33,10 +33,11 @@ def test_keys_are_redacted_from_the_log(tmp_path, monkeypatch):
     assert path == tmp_path / "somewhere" / "workbench.log"
 
 
-def test_an_unwritable_log_folder_leaves_the_workbench_working(tmp_path, monkeypatch):
+def test_an_unwritable_log_folder_leaves_the_workbench_working(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("WORKBENCH_LOG_DIR", str(blocker / "logs"))
     assert logs.setup() is None
     logs.log.warning("still fine")
     assert all(not isinstance(h, logging.FileHandler) for h in logs.log.handlers)
+    assert capsys.readouterr().err == ""  # not on stderr either: the CLI's one line stays one line

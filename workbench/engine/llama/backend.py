@@ -59,6 +59,11 @@ class LlamaBackend:
         log.lines.clear()
         self.info = model if isinstance(model, ModelInfo) else inspect(model)
         self.options = (options or LoadOptions()).validate()
+        trained = self.info.trained_context
+        if trained and self.options.n_ctx > trained:  # llama.cpp would try to allocate it (1e9: minutes, bad_alloc)
+            raise InvalidParameterError(
+                f"context size {self.options.n_ctx:,} is over the {trained:,} tokens {self.info.name} was trained for"
+            )
         self.n_threads = self.options.n_threads or default_threads()
         self._model, self.ctx = self._load(llama_cpp, log)
         self.n_ctx = int(llama_cpp.llama_n_ctx(self.ctx)) // self.options.n_parallel
