@@ -36,6 +36,7 @@ def explain(path: Path, err: sqlite3.Error | OSError) -> str:
 
 
 BUSY_TIMEOUT_S = 15.0  # how long a write waits for another process's (CLI, GUI) to finish
+UI_BUSY_TIMEOUT_S = 2.0  # the GUI thread's writes: waiting longer would freeze the window
 
 
 def read_only_rows(db_path: Path, sql: str, params: list | None = None) -> list[dict] | None:
@@ -115,6 +116,11 @@ class StoreBase:
         with self._connections_lock:
             self._connections.append(db)
         return db
+
+    def limit_lock_wait(self, seconds: float) -> None:
+        """How long this thread's writes wait for another process's lock before failing with "locked" (the
+        GUI's thread: briefly, so the window never freezes; workers and the CLI keep BUSY_TIMEOUT_S)."""
+        self.db.execute(f"PRAGMA busy_timeout = {round(seconds * 1000)}")
 
     @property
     def schema_version(self) -> int:

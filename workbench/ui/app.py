@@ -30,6 +30,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("prompt-workbench", "workbench")
         self.engine = EngineThread()
         self.model_info = None
+        self.model_line = ""
         self.n_ctx = 0
         self.last_error = ""
         self.playground = Playground()
@@ -79,9 +80,11 @@ class MainWindow(QMainWindow):
         from workbench import config
         from workbench.library import files as library_files
         from workbench.store import Store
+        from workbench.store.base import UI_BUSY_TIMEOUT_S
 
         try:
             store = Store(config.default_db_path())
+            store.limit_lock_wait(UI_BUSY_TIMEOUT_S)  # this thread's connection: the window's own writes
             report = library_files.ensure_starter_library(store)
         except WorkbenchError as err:
             message = f"{err}. Templates are unavailable until this is fixed."
@@ -265,7 +268,8 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, info, runtime: dict) -> None:
         self.model_info = info
         self.n_ctx = int(runtime["n_ctx"])
-        self.model_label.setText(model_line(info, runtime))
+        self.model_line = model_line(info, runtime)
+        self.model_label.setText(self.model_line)
         local = info.source != "remote"  # a server computes in its own configuration
         for picker in (self.numerics_picker, self.batching_picker):
             picker.setEnabled(local)
@@ -281,12 +285,22 @@ class MainWindow(QMainWindow):
         self.playground.run_button.setEnabled(True)
         if self.templates:
             self.templates.set_model(info.path, self.n_ctx)
+        self._share_backend()
+
+    def _share_backend(self) -> None:
+        """The tabs that run the model get the worker's backend (again, after a load that failed)."""
+        if self.templates:
             self.compare.set_backend(self.engine.worker.backend)
             self.explorer.set_backend(self.engine.worker.backend)
             self.chat.set_backend(self.engine.worker.backend)
 
     def _model_failed(self, message: str) -> None:
-        self.model_label.setText("model not loaded" if self.model_info is None else self.model_label.text())
+        """The model that was loaded stays loaded and in use; the message says why the other one is not."""
+        if self.model_info is None:
+            self.model_label.setText("model not loaded")
+        else:
+            self.model_label.setText(self.model_line)
+            self._share_backend()
         self.playground.run_button.setEnabled(self.model_info is not None)
         self.show_error(message)
 
