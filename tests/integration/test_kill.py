@@ -102,3 +102,47 @@ def test_killed_at_random_moments_loses_nothing_reported_finished(tmp_path, kind
         reported += _finished(output)
         _check(path, kind, reported)
     assert reported  # the kills came while work was being done and finished
+
+
+SETTINGS_WORKER = """
+import sys
+from PySide6.QtCore import QByteArray, QSettings
+settings = QSettings(sys.argv[1], QSettings.IniFormat)
+assert settings.isAtomicSyncRequired()  # Qt writes a temporary file and renames it (QSaveFile)
+print("ready", flush=True)
+i = 0
+while True:
+    i += 1
+    settings.setValue("window/geometry", QByteArray(bytes([i % 256]) * 20_000))
+    for key in range(50):
+        settings.setValue(f"playground/field{key}", i)
+    settings.sync()
+    print("done", i, flush=True)
+"""
+
+
+def test_window_settings_survive_kills_whole(tmp_path):
+    """The window's state and settings (QSettings, as MainWindow keeps them) after a SIGKILL during a write: the
+    file parses, and every key holds the same save, that save or a later one than the last reported."""
+    path = tmp_path / "settings.ini"
+    rng = random.Random("settings")
+    from PySide6.QtCore import QSettings
+
+    for _ in range(max(1, KILLS // 3)):
+        worker = subprocess.Popen(
+            [sys.executable, "-c", SETTINGS_WORKER, str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        assert worker.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 0.3))
+        worker.send_signal(signal.SIGKILL)
+        output, _ = worker.communicate(timeout=30)
+        finished = [int(line.split()[1]) for line in output.splitlines() if line.startswith("done ")]
+        settings = QSettings(str(path), QSettings.IniFormat)
+        assert settings.status() == QSettings.NoError
+        values = {int(settings.value(f"playground/field{key}")) for key in range(50)}
+        assert len(values) == 1, values  # not a mix of two saves
+        (saved,) = values
+        assert saved >= (finished[-1] if finished else 0)
+        assert bytes(settings.value("window/geometry")) == bytes([saved % 256]) * 20_000
+        leftovers = {p.name for p in tmp_path.iterdir()} - {"settings.ini", "settings.ini.lock"}
+        assert not leftovers  # the lock of a killed process is stale (its PID is gone) and taken over

@@ -28,6 +28,7 @@ class MainWindow(QMainWindow):
         logs.setup()
         self.setWindowTitle("Prompt Workbench")
         self.settings = settings or QSettings("prompt-workbench", "workbench")
+        self.settings.setAtomicSyncRequired(True)  # the default, relied on: a temporary file, then a rename
         self.engine = EngineThread()
         self.model_info = None
         self.model_line = ""
