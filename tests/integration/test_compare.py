@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -233,35 +229,8 @@ def test_ratings_review_pairs_and_preference_export(store, backend):
 GRID_ARGS = ["--templates", "sentiment-instruction-en,sentiment-3shot-en", "--dataset", "sentiment-en", "-t", "0"]
 
 
-def test_resume_after_kill_runs_every_cell_exactly_once(cli, isolated_db, tmp_path):
-    planned = cli("compare", *GRID_ARGS, "--max-tokens", "3", "--json")  # a first, finished experiment
-    assert planned.code == 0, planned.stderr
-    env = {**os.environ, "WORKBENCH_DB": str(isolated_db)}
-    command = [sys.executable, "-m", "workbench", "compare", *GRID_ARGS, "--max-tokens", "8"]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    store = Store(isolated_db)
-    deadline = time.monotonic() + 300  # generous: a loaded CI host starts the model slowly
-    while time.monotonic() < deadline:
-        experiments = store.list_experiments()
-        if len(experiments) == 2 and 3 <= experiments[0]["done_cells"] < experiments[0]["total_cells"]:
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    experiment = store.list_experiments()[0]
-    assert 0 < experiment["done_cells"] < experiment["total_cells"]
-    finished_before = {r["id"]: r["output"] for r in store.experiment_runs(experiment["id"])}
-    resumed = cli("compare", "--resume", str(experiment["id"]), "--json")
-    assert resumed.code == 0, resumed.stderr
-    runs = store.experiment_runs(experiment["id"])
-    keys = [(r["template"], r["case_id"], r["sample_index"]) for r in runs]
-    assert len(runs) == experiment["total_cells"] == 60 and len(set(keys)) == 60
-    assert all(finished_before[i] == r["output"] for r in runs for i in [r["id"]] if i in finished_before)
-    assert resumed.json()["done"] == 60 and store.experiment(experiment["id"])["status"] == "done"
-
-
 def test_cli_experiments_and_export(cli, tmp_path):
-    run = cli("compare", "--templates", "sentiment-cloze-zh", "--dataset", "sentiment-zh", "--json")
+    run = cli("compare", "--templates", "sentiment-cloze-zh", "--dataset", "sentiment-zh", "-n", "3", "--json")
     assert run.code == 0, run.stderr
     document = run.json()
     (row,) = document["summary"]

@@ -1,10 +1,12 @@
 """Crash safety: a process saving templates, importing datasets or saving conversations is killed (SIGKILL) at
 random moments; after each kill the database passes `PRAGMA integrity_check`, and everything the process had
 reported finished is there exactly once and whole (no half-written dataset or conversation). The number of
-kills is WORKBENCH_KILLS (default 21: 7 per kind of work); grids are killed in test_compare.py."""
+kills is WORKBENCH_KILLS (default 21: 7 per kind of work; with it, 4 kills of a comparison run and 7 of the
+window's settings: 32 in all)."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -146,3 +148,77 @@ def test_window_settings_survive_kills_whole(tmp_path):
         assert bytes(settings.value("window/geometry")) == bytes([saved % 256]) * 20_000
         leftovers = {p.name for p in tmp_path.iterdir()} - {"settings.ini", "settings.ini.lock"}
         assert not leftovers  # the lock of a killed process is stale (its PID is gone) and taken over
+
+
+COMPARISON_WORKER = """
+import sys
+from workbench import experiments, models
+from workbench.engine.base import SamplingParams
+from workbench.engine.llama import LlamaBackend, LoadOptions
+from workbench.library import files as library_files
+from workbench.store import Store
+
+store = Store(sys.argv[1])
+found = store.list_experiments()
+if found:
+    experiment_id = found[0]["id"]
+else:
+    library_files.ensure_starter_library(store)
+    config = experiments.Config(SamplingParams(temperature=0.0), max_tokens=3)
+    spec = experiments.GridSpec(["sentiment-instruction-en", "sentiment-cloze-en"], "sentiment-en", [config])
+    experiment_id = experiments.plan(store, spec)
+backend = LlamaBackend(models.resolve(None), LoadOptions(n_ctx=512))
+print("ready", experiment_id, flush=True)
+report = lambda cell: print("done", cell["id"], flush=True)
+experiments.run(store, experiment_id, lambda _path: backend, on_cell=report, parallel=4)
+"""
+
+
+def _cells(path) -> dict[int, tuple]:
+    """Every done cell: id -> (its place in the grid, its output); integrity checked first."""
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = conn.execute(
+            "SELECT id, template, case_id, sample_index, output FROM grid_runs WHERE status = 'done'"
+        ).fetchall()
+    return {row[0]: (row[1:4], row[4]) for row in rows}
+
+
+def test_a_comparison_killed_at_random_moments_resumes_to_every_cell_once(tmp_path):
+    """A 60-cell batched comparison is killed while it runs, again and again; after each kill every cell it had
+    reported finished is done with the output it had, no place in the grid is done twice, and `workbench compare
+    --resume` completes the rest."""
+    path = tmp_path / "grid.sqlite"
+    rng = random.Random("comparison")
+    kept: dict[int, tuple] = {}
+    reported: list[int] = []
+    for _ in range(max(1, KILLS // 5)):
+        worker = subprocess.Popen(
+            [sys.executable, "-c", COMPARISON_WORKER, str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        ready = worker.stdout.readline().split()
+        assert ready[0] == "ready", ready
+        time.sleep(rng.uniform(0.3, 2.5))  # the first cell finishes about 1 s after the model is loaded
+        worker.send_signal(signal.SIGKILL)
+        output, _ = worker.communicate(timeout=30)
+        reported += [int(line.split()[1]) for line in output.splitlines() if line.startswith("done ")]
+        done = _cells(path)
+        assert set(reported) <= set(done)
+        assert len({place for place, _ in done.values()}) == len(done)  # no place in the grid done twice
+        assert all(done[cell] == before for cell, before in kept.items())  # nothing finished was redone
+        kept = done
+    assert 0 < len(kept) < 60, "the kills came while the grid was running"
+    env = {**os.environ, "WORKBENCH_DB": str(path)}
+    resumed = subprocess.run(
+        [sys.executable, "-m", "workbench", "compare", "--resume", ready[1], "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["done"] == 60
+    done = _cells(path)
+    assert len(done) == 60 and len({place for place, _ in done.values()}) == 60
+    assert all(done[cell] == before for cell, before in kept.items())

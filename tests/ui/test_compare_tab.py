@@ -108,7 +108,6 @@ def test_build_run_inspect_and_review(qtbot, window, cli):
 def test_stop_and_resume_finish_every_cell_once(qtbot, window):
     tab = window.compare
     build(tab, ["sentiment-instruction-en", "sentiment-3shot-en"])
-    tab.builder.max_tokens.setValue(8)
     tab.run_button.click()
     qtbot.waitUntil(lambda: tab.progress_bar.value() >= 3, timeout=60_000)
     tab.stop_button.click()
