@@ -339,6 +339,60 @@ def shoot_servers(app: QApplication, win: MainWindow) -> None:
         stop_server(process)
 
 
+LOCK_HOLDER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+
+def shoot_dialog(app: QApplication, win: MainWindow, name: str) -> None:
+    """The window with its error dialog drawn over its middle, as a user sees them."""
+    from PySide6.QtGui import QPainter
+    from PySide6.QtWidgets import QMessageBox
+
+    wait(app, lambda: any(b.isVisible() for b in win.findChildren(QMessageBox, "error-dialog")), 60)
+    box = next(b for b in win.findChildren(QMessageBox, "error-dialog") if b.isVisible())
+    wait(app, lambda: False, 0.3)
+    image = win.grab()
+    dialog = box.grab()
+    painter = QPainter(image)
+    painter.drawPixmap((image.width() - dialog.width()) // 2, (image.height() - dialog.height()) // 3, dialog)
+    painter.end()
+    image.save(str(HERE / f"{name}.png"))
+    box.accept()
+
+
+def shoot_errors(app: QApplication, win: MainWindow) -> None:
+    """Saving a template while another program holds the database, then opening a file that is not a model."""
+    import subprocess
+
+    from workbench import models
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, os.environ["WORKBENCH_DB"]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    holder.stdout.readline()
+    tab = win.templates
+    win.tabs.setCurrentWidget(tab)
+    tab.open_template("sentiment-instruction-en")
+    tab.body.setPlainText(tab.body.toPlainText() + "\nAnswer in one word.")
+    tab.save()
+    shoot_dialog(app, win, "error-locked-database")
+    holder.communicate("release\n")
+    tab.save()
+    broken = Path(tempfile.mkdtemp()) / "half-downloaded.gguf"
+    broken.write_bytes(models.default_model_path().read_bytes()[:100])
+    win.tabs.setCurrentWidget(win.playground)
+    win.load_model(str(broken))
+    shoot_dialog(app, win, "error-bad-model")
+
+
 SHOTS = {
     "playground": lambda app, win: (
         shoot(app, win, "The three most important inventions in history are", "playground-english", 3, 0.9),
@@ -355,6 +409,7 @@ SHOTS = {
     "chat": shoot_chat,
     "history": shoot_history,
     "servers": shoot_servers,
+    "errors": shoot_errors,
 }
 
 

@@ -128,7 +128,7 @@ def test_prompts_sharing_a_prefix_reuse_whole_chunks_and_stay_equal(backend):
         assert same(single, batched)
 
 
-def test_cli_samples_and_compare_give_the_same_results_with_and_without_parallel(cli, tmp_path):
+def test_cli_samples_and_compare_give_the_same_results_with_and_without_parallel(cli):
     def run(parallel: str) -> list:
         result = cli(
             "generate",
@@ -149,8 +149,7 @@ def test_cli_samples_and_compare_give_the_same_results_with_and_without_parallel
         return [(s["text"], [t["logprob"] for t in s["tokens"]]) for s in result.json()["samples"]]
 
     assert run("3") == run("1")
-    cases = tmp_path / "sentiment-zh-10.jsonl"  # 10 cases: 20 cells, 5 batches of 4
-    cases.write_text("".join((ROOT / "prompts/datasets/sentiment-zh.jsonl").read_text("utf-8").splitlines(True)[:10]))
+    cases = ROOT / "tests" / "data" / "sentiment-zh-10.jsonl"  # 10 cases: 20 cells, 5 batches of 4
 
     def grid(parallel: str) -> list:
         result = cli(

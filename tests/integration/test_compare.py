@@ -8,6 +8,7 @@ import random
 import time
 
 import pytest
+from conftest import ROOT
 
 from workbench import experiments
 from workbench.engine.base import SamplingParams
@@ -226,11 +227,13 @@ def test_ratings_review_pairs_and_preference_export(store, backend):
         experiments.rate(store, experiment_id, left["id"], left["id"], "left", "tester")
 
 
-GRID_ARGS = ["--templates", "sentiment-instruction-en,sentiment-3shot-en", "--dataset", "sentiment-en", "-t", "0"]
+SMALL_SENTIMENT_ZH = ROOT / "tests" / "data" / "sentiment-zh-10.jsonl"
+SMALL_SENTIMENT = ROOT / "tests" / "data" / "sentiment-en-10.jsonl"  # 10 of the 30 cases: CLI wiring, not size
+GRID_ARGS = ["--templates", "sentiment-instruction-en,sentiment-3shot-en", "--dataset", str(SMALL_SENTIMENT), "-t", "0"]
 
 
 def test_cli_experiments_and_export(cli, tmp_path):
-    run = cli("compare", "--templates", "sentiment-cloze-zh", "--dataset", "sentiment-zh", "-n", "3", "--json")
+    run = cli("compare", "--templates", "sentiment-cloze-zh", "--dataset", str(SMALL_SENTIMENT_ZH), "-n", "3", "--json")
     assert run.code == 0, run.stderr
     document = run.json()
     (row,) = document["summary"]
@@ -244,7 +247,7 @@ def test_cli_experiments_and_export(cli, tmp_path):
         "mean_completion_tokens",
         "mean_latency_ms",
     }
-    assert row["n"] == 30 and "cells" in run.stderr
+    assert row["n"] == 10 and "cells" in run.stderr
     experiment_id = document["experiment_id"]
     listed = cli("experiments", "list", "--json").json()
     assert listed[0]["id"] == experiment_id and listed[0]["status"] == "done"
@@ -256,7 +259,7 @@ def test_cli_experiments_and_export(cli, tmp_path):
         == 0
     )
     with out.open(encoding="utf-8", newline="") as handle:
-        assert len(list(csv.DictReader(handle))) == 30
+        assert len(list(csv.DictReader(handle))) == 10
     summary = cli("export", "--experiment", str(experiment_id), "--what", "summary")
     assert json.loads(summary.stdout.splitlines()[0])["accuracy"] == row["accuracy"]
     assert cli("export", "--experiment", str(experiment_id), "--what", "preferences").stdout == ""
@@ -273,7 +276,7 @@ def test_a_temperature_sweep_is_the_settings_axis(cli):
         "--templates",
         "sentiment-instruction-en",
         "--dataset",
-        "sentiment-en",
+        str(SMALL_SENTIMENT),
         "--temperatures",
         "0,1.2",
         "--seed",
@@ -286,7 +289,7 @@ def test_a_temperature_sweep_is_the_settings_axis(cli):
     labels = [row["template"] for row in result.json()["summary"]]
     assert labels == ["sentiment-instruction-en · config 1 (T0)", "sentiment-instruction-en · config 2 (T1.2)"]
     (pair,) = result.json()["pairwise"]
-    assert pair["n"] == 30
+    assert pair["n"] == 10
     bad = cli(
         "compare", "--templates", "sentiment-instruction-en", "--dataset", "sentiment-en", "--temperatures", "hot"
     )

@@ -10,6 +10,7 @@ from PySide6.QtTest import QTest
 
 from workbench import experiments
 from workbench.experiments import grid as grid_module
+from workbench.library.datasets import Dataset
 from workbench.ui.app import MainWindow
 from workbench.ui.tabs.compare_widgets import CellInspector
 
@@ -27,6 +28,14 @@ def window(qtbot, tmp_path):
     win.close()
 
 
+def small_sentiment(tab) -> str:
+    """Every third case of sentiment-en (10, all three labels): the tab's wiring, not the grid's size, is tested."""
+    cases = tab.store.get_dataset("sentiment-en").cases[::3]
+    tab.store.save_dataset(Dataset("sentiment-en-10", cases))
+    tab.refresh_library()
+    return "sentiment-en-10"
+
+
 def build(tab, templates: list[str], dataset: str = "sentiment-en") -> None:
     for name in templates:
         tab.add_template(name)
@@ -40,22 +49,22 @@ def test_build_run_inspect_and_review(qtbot, window, cli):
     window.templates.open_template("sentiment-instruction-en")
     window.templates.compare_button.click()  # "Add to comparison" from the Templates tab
     assert window.tabs.currentWidget() is tab
-    build(tab, ["sentiment-cloze-en", "sentiment-0shot-en"], "sentiment-en")
+    build(tab, ["sentiment-cloze-en", "sentiment-0shot-en"], small_sentiment(tab))
     assert tab.selected_templates() == ["sentiment-0shot-en", "sentiment-cloze-en", "sentiment-instruction-en"]
     tab.run_button.click()
     qtbot.waitUntil(lambda: tab.experiment_id is not None and not tab.running, timeout=120_000)
-    assert "90/90 cells, done" in tab.title.text()
+    assert "30/30 cells, done" in tab.title.text()
     results = tab.results
-    assert tab.table.model() is results and results.rowCount() == 30 and results.columnCount() == 3
-    assert tab.progress_bar.value() == 90
+    assert tab.table.model() is results and results.rowCount() == 10 and results.columnCount() == 3
+    assert tab.progress_bar.value() == 30
     report = {row["template"]: row for row in experiments.summarize(tab.store, tab.experiment_id)["summary"]}
     for c in range(3):  # the marks in the table are the figures under it (GUI == core)
         template = results.headerData(c, Qt.Horizontal)
-        marks = [results.data(results.index(r, c))[0] for r in range(30)]
-        verdicts = [experiments.cell_verdict(results.samples(r, c)).correct for r in range(30)]
+        marks = [results.data(results.index(r, c))[0] for r in range(10)]
+        verdicts = [experiments.cell_verdict(results.samples(r, c)).correct for r in range(10)]
         assert marks == [{True: "✓", False: "✗", None: "–"}[v] for v in verdicts]
-        assert marks.count("✓") / 30 == pytest.approx(report[template]["accuracy"])
-    assert len(tab.chart.rows) == 3 and "McNemar over 30 cases" in tab.pairwise.text()
+        assert marks.count("✓") / 10 == pytest.approx(report[template]["accuracy"])
+    assert len(tab.chart.rows) == 3 and "McNemar over 10 cases" in tab.pairwise.text()
     headers = [results.headerData(c, Qt.Horizontal) for c in range(3)]
     dialog = tab.inspect(0, headers.index("sentiment-instruction-en"))
     assert isinstance(dialog, CellInspector) and dialog.views and dialog.views[0].tokens
@@ -85,7 +94,7 @@ def test_build_run_inspect_and_review(qtbot, window, cli):
     tab.only_disagreements.setChecked(True)
     mixed = [case for case in cases if len(row_marks[case]) > 1]
     assert listed() == mixed
-    assert len(failing) + len(mixed) < 60, "at least one filter hides a case"
+    assert len(failing) + len(mixed) < 20, "at least one filter hides a case"
     tab.only_disagreements.setChecked(False)
     assert listed() == cases
     shown = cli("experiments", "show", str(tab.experiment_id), "--cells", "--only-failures", "--json")
@@ -107,20 +116,20 @@ def test_build_run_inspect_and_review(qtbot, window, cli):
 
 def test_stop_and_resume_finish_every_cell_once(qtbot, window):
     tab = window.compare
-    build(tab, ["sentiment-instruction-en", "sentiment-3shot-en"])
+    build(tab, ["sentiment-instruction-en", "sentiment-3shot-en"], small_sentiment(tab))
     tab.run_button.click()
     qtbot.waitUntil(lambda: tab.progress_bar.value() >= 3, timeout=60_000)
     tab.stop_button.click()
     qtbot.waitUntil(lambda: not tab.running, timeout=60_000)
     experiment = tab.store.experiment(tab.experiment_id)
-    assert experiment["status"] == "stopped" and experiment["done_cells"] < 60
+    assert experiment["status"] == "stopped" and experiment["done_cells"] < 20
     assert tab.resume_button.isEnabled()
     tab.resume_button.click()
     qtbot.waitUntil(
         lambda: not tab.running and tab.store.experiment(tab.experiment_id)["status"] == "done", timeout=120_000
     )
     runs = tab.store.experiment_runs(tab.experiment_id)
-    assert len(runs) == 60 and len({(r["template"], r["case_id"]) for r in runs}) == 60
+    assert len(runs) == 20 and len({(r["template"], r["case_id"]) for r in runs}) == 20
 
 
 def test_bad_grids_and_experiment_management(qtbot, window, tmp_path, monkeypatch):
