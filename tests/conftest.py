@@ -47,10 +47,29 @@ class CliResult:
         return json.loads(self.stdout)
 
 
+@pytest.fixture(scope="session")
+def cli_zygote():
+    """A pre-imported Python forking one process per CLI command (tests/cli_zygote.py); None without fork."""
+    if not hasattr(os, "fork") or os.environ.get("WORKBENCH_TEST_CLI") == "subprocess":
+        yield None
+        return
+    from cli_zygote import Zygote
+
+    zygote = Zygote(ROOT)
+    yield zygote
+    zygote.close()
+
+
 @pytest.fixture
-def cli(isolated_db):
+def cli(isolated_db, cli_zygote):
+    """`workbench ARGS` in a process of its own: exit status, stdout and stderr (WORKBENCH_TEST_CLI=subprocess
+    starts `python -m workbench` for each instead of forking a pre-imported one)."""
+
     def run(*args: str, stdin: bytes | None = None, timeout: float = 120) -> CliResult:
         env = {**os.environ, "WORKBENCH_DB": str(isolated_db)}
+        if cli_zygote is not None:
+            code, out, err = cli_zygote.run(list(args), env, ROOT, stdin, timeout)
+            return CliResult(code, out.decode("utf-8"), err.decode("utf-8"))
         proc = subprocess.run(
             [sys.executable, "-m", "workbench", *args],
             input=stdin,
