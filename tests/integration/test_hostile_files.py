@@ -169,7 +169,7 @@ def _as_other_user(args: list[str], folder: Path) -> subprocess.CompletedProcess
 
 @pytest.fixture
 def locked_down() -> Path:
-    """A folder only its owner may write to, holding a database, a file and an empty sub-folder."""
+    """A read-only folder holding a read-only database and file, and two sub-folders anyone may write."""
     folder = Path(tempfile.mkdtemp())
     db = folder / "db.sqlite"
     made = subprocess.run([sys.executable, "-m", "workbench", "--db", str(db), "templates", "list"], cwd=ROOT)
@@ -181,7 +181,7 @@ def locked_down() -> Path:
     for writable in ("logs", "own"):
         (folder / writable).mkdir()
         (folder / writable).chmod(0o777)
-    folder.chmod(0o755)
+    folder.chmod(0o555)  # not even its owner may add a file (for a test run without root)
     yield folder
     folder.chmod(0o755)
     subprocess.run(["rm", "-rf", str(folder)], check=True)
