@@ -83,6 +83,16 @@ def cli(isolated_db, cli_zygote):
     return run
 
 
+LOCK_HOLDER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""  # another process holding a database's write lock until a line arrives on its stdin
+
+
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))  # the server launcher is shared with bench/bench_remote.py
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import LOCK_HOLDER, ROOT
 from hostile import check, counts
 
 from workbench.cli.main import main
@@ -128,28 +128,18 @@ def test_a_database_locked_by_another_process(tmp_path, capsys, monkeypatch):
     db = tmp_path / "locked.sqlite"
     assert main(["--db", str(db), "templates", "list"]) == 0
     holder = subprocess.Popen(
-        [sys.executable, "-c", LOCK_HOLDER, str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", LOCK_HOLDER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert holder.stdout.readline().strip() == "locked", holder.stderr.read()
+        assert holder.stdout.readline().strip() == "locked"
         monkeypatch.setattr("workbench.store.base.BUSY_TIMEOUT_S", 0.5)
         folder = tmp_path / "one"
         folder.mkdir()
         (folder / "t.yaml").write_text("name: t\nkind: prompt\nbody: hi\n")
         check(["--db", str(db), "templates", "import", str(folder)], 1, "is locked by another program", capsys, db)
     finally:
-        holder.kill()
-        holder.wait()
+        holder.communicate("release\n", timeout=10)
     assert main(["--db", str(db), "templates", "import", str(folder)]) == 0  # once it lets go, the write goes in
-
-
-LOCK_HOLDER = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-time.sleep(120)
-"""
 
 
 def _as_other_user(args: list[str], folder: Path) -> subprocess.CompletedProcess:

@@ -10,20 +10,12 @@ import sys
 import time
 
 import pytest
+from conftest import LOCK_HOLDER
 from PySide6.QtWidgets import QMessageBox
 from windows import open_window
 
 from workbench import models
 from workbench.ui.app import MainWindow
-
-LOCK_HOLDER = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.readline()
-conn.execute("ROLLBACK")
-"""
 
 
 @pytest.fixture
