@@ -49,7 +49,10 @@ for i in count():
 
 
 def _finished(output: str) -> list[str]:
-    return [line.split()[1] for line in output.splitlines() if line.startswith("done ")]
+    """What the worker reported: complete `done NAME` lines only (a kill can cut the last line short, and a
+    cut-off "done k3-1" of "done k3-12" was not a report)."""
+    complete = output.split("\n")[:-1]
+    return [line.split()[1] for line in complete if line.startswith("done ") and len(line.split()) == 2]
 
 
 def _check(path, kind: str, finished: list[str]) -> None:
@@ -139,7 +142,7 @@ def test_window_settings_survive_kills_whole(tmp_path):
         time.sleep(rng.uniform(0.05, 0.3))
         worker.send_signal(signal.SIGKILL)
         output, _ = worker.communicate(timeout=30)
-        finished = [int(line.split()[1]) for line in output.splitlines() if line.startswith("done ")]
+        finished = [int(name) for name in _finished(output)]
         settings = QSettings(str(path), QSettings.IniFormat)
         assert settings.status() == QSettings.NoError
         values = {int(settings.value(f"playground/field{key}")) for key in range(50)}
@@ -204,7 +207,7 @@ def test_a_comparison_killed_at_random_moments_resumes_to_every_cell_once(tmp_pa
         time.sleep(rng.uniform(0.3, 2.5))  # the first cell finishes about 1 s after the model is loaded
         worker.send_signal(signal.SIGKILL)
         output, _ = worker.communicate(timeout=30)
-        reported += [int(line.split()[1]) for line in output.splitlines() if line.startswith("done ")]
+        reported += [int(name) for name in _finished(output)]
         done = _cells(path)
         assert set(reported) <= set(done)
         assert len({place for place, _ in done.values()}) == len(done)  # no place in the grid done twice
