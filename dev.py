@@ -69,8 +69,17 @@ def main() -> int:
     extra = sys.argv[2:]
     if command == "run":
         return subprocess.call([str(python), str(ROOT / "main.py"), *extra])
+    linted = lint(python, ROOT)
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
-    return subprocess.call([str(python), "-m", "pytest", *extra], cwd=ROOT, env=env)
+    tested = subprocess.call([str(python), "-m", "pytest", *extra], cwd=ROOT, env=env)
+    if linted != 0:
+        print("dev.py: ruff check failed (above): the test command fails until it passes", file=sys.stderr)
+    return tested or linted
+
+
+def lint(python: Path, folder: Path) -> int:
+    """ruff (a test dependency) over the tree, with pyproject.toml's rules; its exit status."""
+    return subprocess.call([str(python), "-m", "ruff", "check", "--no-cache", str(folder)], cwd=folder)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,10 @@ from serve_llama_cpp_python import free_port, start_server, stop_server, wait_re
 from workbench import experiments, models
 from workbench.engine.base import SamplingParams
 from workbench.engine.openai_compat.endpoint import Endpoint
-from workbench.engines import open_backend
 from workbench.library import files as library_files
 from workbench.library.datasets import Dataset
-from workbench.model_library import saved_load_settings
+from workbench.models.engines import open_backend
+from workbench.models.library import saved_load_settings
 from workbench.store import Store
 
 TEMPLATES = ["sentiment-instruction-en", "sentiment-3shot-en"]

@@ -23,9 +23,9 @@ from workbench import experiments, models
 from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.engine.llama import LlamaBackend, LoadOptions
 from workbench.engine.llama.heap import keep_large_blocks_on_mmap
-from workbench.history import save_generation
 from workbench.library import files as library_files
 from workbench.library.datasets import Case, Dataset
+from workbench.runs.history import save_generation
 from workbench.store import Store
 from workbench.text import tokenizers
 

@@ -9,8 +9,8 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from workbench import models
 from workbench.chat import session
 from workbench.chat.conversation import ChatMessage, ChatRenderer, ChatSettings, Conversation
-from workbench.chat.formats import BUILTIN_FORMATS, MODEL_FORMAT
 from workbench.errors import ContextOverflowError
+from workbench.library.chat_formats import BUILTIN_FORMATS, MODEL_FORMAT
 from workbench.text import tokenizers
 
 SMOL = models.INSTRUCT_MODEL_NAME

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from workbench import history
 from workbench.chat import session
 from workbench.chat.conversation import ChatRenderer, ChatSettings, Conversation
 from workbench.engine.base import SamplingParams
 from workbench.explore import tree as trees
+from workbench.runs import history
 from workbench.store import RunQuery, Store
 
 

@@ -7,8 +7,9 @@ import shutil
 
 import pytest
 
-from workbench import model_library, models
+from workbench import models
 from workbench.errors import InputError, ModelLoadError
+from workbench.models import library as model_library
 from workbench.store import Store
 from workbench.text import llama_vocabs, tiktoken_files, tokenizers
 

@@ -7,9 +7,10 @@ import json
 import pytest
 from windows import open_window
 
-from workbench import model_library, models
+from workbench import models
 from workbench.chat import session
 from workbench.chat.conversation import ChatRenderer
+from workbench.models import library as model_library
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from windows import open_window
 
-from workbench import ranking
+from workbench.experiments import ranking
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pytest
 
 from workbench.chat import session
 from workbench.chat.conversation import ChatMessage, ChatSettings, Conversation
-from workbench.chat.formats import BUILTIN_FORMATS, compile_template
 from workbench.engine.base import SamplingParams, TokenStep, TopToken
 from workbench.errors import InputError, TemplateError
+from workbench.library.chat_formats import BUILTIN_FORMATS, compile_template
 from workbench.store import Store
 
 TURNS = [

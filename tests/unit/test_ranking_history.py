@@ -2,9 +2,10 @@
 
 import pytest
 
-from workbench import history, ranking
 from workbench.engine.base import Generation, GenerationRequest, SamplingParams, Timings, TokenStep, TopToken
 from workbench.errors import InputError, StoreError
+from workbench.experiments import ranking
+from workbench.runs import history
 from workbench.store import RunQuery, Store
 
 

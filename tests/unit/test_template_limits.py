@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from workbench.chat.formats import compile_template
 from workbench.errors import TemplateError
 from workbench.library.bounded import MAX_OUTPUT_CHARS, RENDER_SECONDS
+from workbench.library.chat_formats import compile_template
 from workbench.library.templates import Template, render
 
 

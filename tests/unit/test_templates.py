@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.chat.formats import compile_template
 from workbench.errors import TemplateError
+from workbench.library.chat_formats import compile_template
 from workbench.library.templates import AnswerRule, Template, render, split_chat
 
 EXAMPLES = ({"text": "great film", "label": "positive"}, {"text": "it is blue", "label": "neutral"})

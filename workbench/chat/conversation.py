@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench import models
-from workbench.chat.formats import (
+from workbench.engine.base import SamplingParams, TokenStep
+from workbench.errors import ContextOverflowError, InputError, InvalidParameterError, TemplateError
+from workbench.library.chat_formats import (
     BUILTIN_FORMATS,
     MODEL_FORMAT,
     Formatter,
@@ -20,8 +22,6 @@ from workbench.chat.formats import (
     compile_template,
     format_stop,
 )
-from workbench.engine.base import SamplingParams, TokenStep
-from workbench.errors import ContextOverflowError, InputError, InvalidParameterError, TemplateError
 from workbench.text import tokenizers
 
 ROLES = ("user", "assistant")

@@ -11,11 +11,11 @@ from typing import Any
 
 from workbench import models
 from workbench.chat.conversation import ChatMessage, ChatPrompt, ChatRenderer, ChatSettings, Conversation
-from workbench.chat.formats import MODEL_FORMAT, check_format
 from workbench.engine.base import Backend, Generation, GenerationRequest, OnToken, TokenStep
 from workbench.errors import InputError
 from workbench.fsutil import atomic_write_text
-from workbench.history import save_generation
+from workbench.library.chat_formats import MODEL_FORMAT, check_format
+from workbench.runs.history import save_generation
 from workbench.store import Store
 
 MAX_MESSAGE_CHARS = 200_000

@@ -9,11 +9,11 @@ from pathlib import Path
 from workbench import models
 from workbench.chat import session
 from workbench.chat.conversation import ChatPrompt, ChatRenderer, ChatSettings, Conversation
-from workbench.chat.formats import FORMAT_NAMES, MODEL_FORMAT
 from workbench.chat.server_chat import SERVER_FORMAT, renderer_for
 from workbench.cli import options as opts
 from workbench.engine.base import SamplingParams
 from workbench.errors import InputError
+from workbench.library.chat_formats import FORMAT_NAMES, MODEL_FORMAT
 
 CHAT_ACTIONS = {
     "send": "send a message and print the model's answer (a new conversation unless ID is given)",

@@ -7,9 +7,9 @@ import getpass
 import sys
 from typing import Any
 
-from workbench import connections
 from workbench.cli import options as opts
 from workbench.engine.openai_compat.endpoint import DEFAULT_TIMEOUT_S, Endpoint
+from workbench.models import connections
 
 
 def add_parsers(commands: Any) -> None:

@@ -7,12 +7,13 @@ import sys
 import time
 from pathlib import Path
 
-from workbench import experiments, models
+from workbench import experiments
 from workbench.cli import options as opts
 from workbench.engine.base import SamplingParams
 from workbench.errors import InputError
 from workbench.experiments.scoring import SCORER_NAMES
 from workbench.library.datasets import read_dataset
+from workbench.models.engines import GridEngines
 from workbench.stops import parse_stop
 
 
@@ -185,9 +186,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             last[0] = now
             print(f"\r{p.line()}   ", end="" if p.done < p.total else "\n", file=sys.stderr, flush=True)
 
-    outcome = experiments.run(
-        store, experiment_id, lambda path: _backend(args, path), on_progress=progress, parallel=args.parallel
-    )
+    with GridEngines(opts.overrides(args)) as engines:
+        outcome = experiments.run(store, experiment_id, engines, on_progress=progress, parallel=args.parallel)
     if outcome == "failed":
         failed = store.experiment(experiment_id)["failed_cells"]
         print(
@@ -198,10 +198,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     report = experiments.summarize(store, experiment_id)
     opts.emit(args, report, _summary_text(report))
     return 0
-
-
-def _backend(args: argparse.Namespace, path: str):  # -> Backend, with each model's own load settings
-    return opts.open_engine(args, models.resolve(path))
 
 
 def _summary_text(report: dict) -> str:

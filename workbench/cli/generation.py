@@ -8,8 +8,8 @@ from typing import Any
 
 from workbench.cli import options as opts
 from workbench.cli.options import load_backend, open_store, sampling_params
-from workbench.engine.base import GenerationRequest, SamplingParams, pin_seed, sample_requests
-from workbench.errors import InvalidParameterError, WorkbenchError
+from workbench.engine.base import GenerationRequest, SamplingParams
+from workbench.runs.samples import generate_samples
 from workbench.stops import parse_stop
 
 
@@ -37,24 +37,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
         return run_beams(args, prompt)
     params = sampling_params(args, temperature=SamplingParams().temperature)
-    if args.samples < 1:
-        raise InvalidParameterError(f"samples must be >= 1 (got {args.samples})")
-    request = pin_seed(_request(args, prompt, params))
-    params = request.params
+    request = _request(args, prompt, params)
     backend = load_backend(args)
-    requests = sample_requests(request, args.samples)
-    if args.parallel > 1 and len(requests) > 1:
-        samples = _many(backend, requests, args.parallel)
-    else:
-        samples = [backend.generate(r) for r in requests]
-    for note in dict.fromkeys(n for s in samples for n in s.notes):
+    store = None if args.no_log else open_store()
+    run = generate_samples(backend, request, args.samples, store=store, kind="generate", width=args.parallel)
+    for note in run.notes:
         print(f"workbench: {note}", file=sys.stderr)
+    request, samples, run_id = run.request, list(run.samples), run.run_id
+    params = request.params
     prompt_tokens = samples[0].timings.prompt_tokens
-    run_id = None
-    if not args.no_log:
-        from workbench.history import save_generation
-
-        run_id = save_generation(open_store(), backend, request, samples, "generate")
     document: dict[str, Any] = {
         "model": backend.info.name,
         "model_path": backend.info.path,
@@ -74,19 +65,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     opts.emit(args, document, text)
     return 0
-
-
-def _many(backend, requests: list, width: int) -> list:
-    """Samples decoded together (local: batched; a server: `width` requests in flight)."""
-    if backend.remote:
-        from workbench.engine.openai_compat.concurrent import generate_concurrently as generate_many
-    else:
-        from workbench.engine.llama.batched import generate_many
-    samples = generate_many(backend, requests, width)
-    for sample in samples:
-        if isinstance(sample, WorkbenchError):
-            raise sample
-    return samples
 
 
 def _control_name(backend, token_id: int) -> str:

@@ -7,8 +7,10 @@ import argparse
 import getpass
 import sys
 
-from workbench import history, models, ranking, runcode
+from workbench import models
 from workbench.cli import options as opts
+from workbench.experiments import ranking
+from workbench.runs import history, runcode
 from workbench.store import RunQuery
 
 

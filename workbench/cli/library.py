@@ -7,13 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workbench.chat.prompting import prompt_for_model
 from workbench.cli import options as opts
 from workbench.errors import InputError
 from workbench.library import files as library_files
 from workbench.library.datasets import read_dataset, write_dataset
-from workbench.library.prompting import prompt_for_model
 from workbench.library.templates import KIND_LABELS, Template, body_diff
-from workbench.model_library import saved_load_settings
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -158,7 +157,7 @@ def _render(args: argparse.Namespace) -> int:
         variables.update(store.get_dataset(dataset_name).case(case_id).vars)
     variables.update(parse_vars(args.var))
     info = opts.resolve_model(args)
-    n_ctx = args.n_ctx or saved_load_settings(info).n_ctx
+    n_ctx = opts.load_settings(args, info).n_ctx
     prompt = prompt_for_model(template, variables, info, k=args.k, n_ctx=n_ctx).check_fits()
     opts.emit(args, {**prompt.to_dict(), "case": case_id}, prompt.text)
     print(f"{prompt.tokens} tokens for {info.name}", file=sys.stderr)

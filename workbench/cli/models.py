@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench import model_library, models
+from workbench import models
 from workbench.cli import options as opts
 from workbench.engine.numerics import NUMERICS
+from workbench.models import library as model_library
 
 
 def add_parsers(commands: Any) -> None:
@@ -119,10 +120,8 @@ def _set_load(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from workbench.engine.llama import LlamaBackend
-
     info = models.resolve(args.benchmark)
-    backend = LlamaBackend(info, opts.load_options(args, info))
+    backend = opts.open_engine(args, info)
     try:
         result = model_library.quick_benchmark(backend, opts.open_store())
     finally:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 from workbench import config, models
 from workbench.engine.base import SamplingParams
 from workbench.engine.numerics import DEFAULT_BATCHING, DEFAULT_NUMERICS
-from workbench.errors import InputError, InvalidParameterError
+from workbench.errors import InputError
 
 EXIT_USAGE = 2
 
@@ -112,22 +111,28 @@ def sampling_params(args: argparse.Namespace, temperature: float | None = None) 
     ).validate()
 
 
-def load_settings(args: argparse.Namespace, info: models.ModelInfo):  # -> model_library.LoadSettings
-    """The model's saved load settings, with every option given on the command line taking precedence."""
-    from workbench.model_library import saved_load_settings
+def overrides(args: argparse.Namespace):  # -> models.engines.Overrides
+    """The load options given on the command line; the rest come from each model's saved settings."""
+    from workbench.models.engines import Overrides
 
-    saved = saved_load_settings(info)
-    given = {"n_ctx": args.n_ctx, "threads": args.threads, "gpu_layers": args.gpu_layers, "numerics": args.numerics}
-    return replace(saved, **{k: v for k, v in given.items() if v is not None}).validate()
+    return Overrides(
+        n_ctx=getattr(args, "n_ctx", None),
+        threads=getattr(args, "threads", None),
+        gpu_layers=getattr(args, "gpu_layers", None),
+        numerics=getattr(args, "numerics", None),
+        batching=getattr(args, "batching", None),
+        parallel=getattr(args, "parallel", None),
+    ).validate()
 
 
-def load_options(args: argparse.Namespace, info: models.ModelInfo):
+def load_settings(args: argparse.Namespace, info: models.ModelInfo):  # -> models.library.LoadSettings
+    """The model's saved load settings with the command line's in their place (no engine options)."""
+    from workbench.models.engines import load_options
 
-    parallel = getattr(args, "parallel", 1)
-    if parallel < 1:
-        raise InvalidParameterError(f"--parallel must be >= 1 (got {parallel})")
-    settings = load_settings(args, info)
-    return settings.load_options(n_parallel=min(parallel, 64), batching=args.batching)
+    options = load_options(info, overrides(args))
+    from workbench.models.library import LoadSettings
+
+    return LoadSettings(options.n_ctx, options.n_threads, options.n_gpu_layers, options.numerics)
 
 
 def model_name(args: argparse.Namespace) -> str | None:
@@ -160,12 +165,9 @@ def resolve_model(args: argparse.Namespace) -> models.ModelInfo:
 
 
 def open_engine(args: argparse.Namespace, info: models.ModelInfo):  # -> Backend
-    """The engine for `info` with the command line's load settings (local) or requests in flight (remote)."""
-    from workbench.engines import open_backend
+    from workbench.models.engines import open_engine as open_model
 
-    if info.source == "remote":
-        return open_backend(info, in_flight=max(1, getattr(args, "parallel", 4)))
-    return open_backend(info, load_options(args, info))
+    return open_model(info, overrides(args))
 
 
 def load_backend(args: argparse.Namespace):  # -> Backend (imports kept lazy: llama.cpp is slow to import)

@@ -1,20 +1,24 @@
-"""Engine records and the Backend protocol. The one shape of a token, everywhere."""
+"""Engine records and the Backend protocol. The one shape of a token, everywhere.
+
+Over 400 lines on purpose: every record a caller of an engine meets, and the protocol that names them, in
+one place."""
 
 from __future__ import annotations
 
 import math
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from workbench.errors import InvalidParameterError
+from workbench.errors import InvalidParameterError, WorkbenchError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from workbench.models import ModelInfo
+    from workbench.engine.model_info import ModelInfo
 
 MAX_TOP_LOGPROBS = 20
 SEED_RANGE = 2**31  # seeds are 0 .. 2^31-1: what llama.cpp's uint32 seeds and every seed field share
@@ -334,6 +338,37 @@ class PositionScore:
 
 
 OnToken = Callable[[TokenStep], None]
+Outcome = Generation | WorkbenchError  # a request's result: its generation, or the error it met
+OnSequenceToken = Callable[[int, TokenStep], None]  # request index, token
+OnSequenceDone = Callable[[int, Outcome], None]
+
+
+class Cancel:
+    """Stop a group of generations, from any thread: all of them now (`cancel()`), one (`cancel(index)`), or
+    `drain()`: start nothing new and let the running ones finish. Engines check it between tokens."""
+
+    def __init__(self) -> None:
+        self.all = threading.Event()
+        self.draining = threading.Event()
+        self._indices: set[int] = set()
+        self.lock = threading.Lock()
+
+    def cancel(self, index: int | None = None) -> None:
+        if index is None:
+            self.all.set()
+            return
+        with self.lock:
+            self._indices.add(index)
+
+    def drain(self) -> None:
+        self.draining.set()
+
+    def is_cancelled(self, index: int) -> bool:
+        with self.lock:
+            return self.all.is_set() or index in self._indices
+
+    def starts_nothing_new(self) -> bool:
+        return self.all.is_set() or self.draining.is_set()
 
 
 @runtime_checkable
@@ -364,6 +399,19 @@ class Backend(Protocol):
     def token_bytes(self, token_id: int) -> bytes: ...
 
     def generate(self, request: GenerationRequest, on_token: OnToken | None = None) -> Generation: ...
+
+    def generate_many(
+        self,
+        requests: Sequence[GenerationRequest],
+        width: int | None = None,
+        on_token: OnSequenceToken | None = None,
+        on_done: OnSequenceDone | None = None,
+        cancel: Cancel | None = None,
+    ) -> list[Outcome | None]:
+        """Every request, up to `width` at once (default `options.n_parallel`): the local engine decodes them
+        together (exact batching: each equal to running alone), a server gets them in flight. A failure is
+        that request's outcome; None: never started (cancelled, drained)."""
+        ...
 
     def next_token(
         self, prompt: str, params: SamplingParams, top: int = 20, add_bos: bool = True, special: bool = False

@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from workbench import models
+from workbench.chat.prompting import prompt_for_model, uses_special_tokens
 from workbench.engine.base import SamplingParams, sample_seed, seed_or_fresh
 from workbench.errors import InputError, TemplateError
 from workbench.experiments.scoring import rule_for
 from workbench.library.datasets import Case
-from workbench.library.prompting import prompt_for_model, uses_special_tokens
 from workbench.library.templates import GenerationSettings, Template, render
 
 LARGE_GRID = 10_000  # more cells than this need an explicit yes

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench import models
-from workbench.engine.base import Backend, GenerationRequest
+from workbench.engine.base import Backend, Cancel, GenerationRequest
 from workbench.engine.numerics import choice_spread, other_numerics, within_noise
 from workbench.errors import RemoteError, WorkbenchError
 from workbench.experiments.grid import Config, cell_config, template_key
@@ -101,6 +101,7 @@ def run(
             if model_index not in backends:
                 backends.clear()  # one model in memory at a time
                 checkers.close()
+                held.release()  # the opener may close the previous model: it must not be held then
                 backends[model_index] = held.switch(load_backend(spec["models"][model_index]["path"]))
             backend = backends[model_index]
             checker = None if backend.remote else checkers.get(backend)  # a server has no other numerics
@@ -196,26 +197,15 @@ def run_batch(
     for cell, config in zip(cells, configs, strict=True):
         requests.append(_request(cell, config, top_logprobs, backend.info.add_bos))
         contexts.append((cell, config, time.perf_counter()))
-    if backend.remote:
-        from workbench.engine.openai_compat.concurrent import generate_concurrently
-
-        def finished(index: int, outcome) -> None:
-            cell, config, _queued = contexts[index]
-            commit(cell, cell_result(cell, config, outcome))
-
-        generate_concurrently(backend, requests, parallel, on_done=finished, stop=stop)
-        return
-    from workbench.engine.llama.batched import BatchCancel, generate_many
-
-    cancel = BatchCancel()
+    cancel = Cancel()
 
     def done(index: int, outcome) -> None:
         cell, config, _queued = contexts[index]
         commit(cell, cell_result(cell, config, outcome))
         if stop is not None and stop.is_set():
-            cancel.draining.set()
+            cancel.drain()  # start nothing new; what runs (or is in flight on a server) ends as it ends
 
-    generate_many(backend, requests, parallel, on_done=done, cancel=cancel)
+    backend.generate_many(requests, parallel, on_done=done, cancel=cancel)
 
 
 def cell_result(cell: dict[str, Any], config: Config, outcome) -> dict[str, Any]:

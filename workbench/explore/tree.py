@@ -21,7 +21,7 @@ from workbench.engine.base import (
 from workbench.engine.next_token import describe_next, raw_logprob
 from workbench.engine.sampling import distribution
 from workbench.errors import InputError, InvalidParameterError
-from workbench.history import save_generation
+from workbench.runs.samples import generate_samples
 
 MAX_AUTO_STEPS = 512
 MAX_RUNS = 64
@@ -274,9 +274,8 @@ def auto(
     """Continue `steps` tokens in one generation (greedy at temperature 0, else sampled with a recorded
     seed), each token a node; stops early at the model's end of text. Returns the last node."""
     request = _branch_request(backend, tree, node_id, steps, params)
-    generation = backend.generate(request)
-    last = _add_generation(store, tree, node_id, request, generation, "greedy" if params.greedy else "auto")
-    save_generation(store, backend, request, [generation], "explorer", f"tree {tree.id}")
+    run = generate_samples(backend, request, 1, store=store, kind="explorer", source=f"tree {tree.id}")
+    last = _add_generation(store, tree, node_id, run.request, run.samples[0], "greedy" if params.greedy else "auto")
     return load_tree(store, tree.id), last
 
 
@@ -284,18 +283,12 @@ def add_runs(
     store, backend: Backend, tree: Tree, node_id: int | None, runs: int, steps: int, params: SamplingParams
 ) -> Tree:
     """N sampled continuations (decoded together) overlaid on the tree: each node counts the runs through it."""
-    from workbench.engine.base import sample_requests
-    from workbench.engine.llama.batched import generate_many
-
     if not 1 <= runs <= MAX_RUNS:
         raise InvalidParameterError(f"runs must be between 1 and {MAX_RUNS} (got {runs})")
     request = _branch_request(backend, tree, node_id, steps, params)
-    outcomes = generate_many(backend, sample_requests(request, runs), width=backend.options.n_parallel)
-    for outcome in outcomes:
-        if isinstance(outcome, Exception):
-            raise outcome
-        _add_generation(store, tree, node_id, request, outcome, "runs", runs=1)
-    save_generation(store, backend, request, outcomes, "explorer", f"tree {tree.id}")
+    run = generate_samples(backend, request, runs, store=store, kind="explorer", source=f"tree {tree.id}")
+    for generation in run.samples:
+        _add_generation(store, tree, node_id, run.request, generation, "runs", runs=1)
     return load_tree(store, tree.id)
 
 

@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 
 from workbench import config
+from workbench.clock import now
 from workbench.errors import InputError, TemplateError, WorkbenchError
 from workbench.fsutil import atomic_write_text
 from workbench.library import datasets
 from workbench.library.templates import AnswerRule, GenerationSettings, Template
-from workbench.store.base import now
 
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".toml")
 DATASET_SUFFIXES = (".jsonl", ".csv")

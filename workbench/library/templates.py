@@ -17,9 +17,9 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
-from workbench.chat.formats import PLAIN, compile_template
 from workbench.errors import TemplateError
 from workbench.library.bounded import BoundedSandbox, bounded_render
+from workbench.library.chat_formats import PLAIN, compile_template
 from workbench.stops import format_stop_list, parse_stop_list
 
 KINDS = ("prompt", "instruction", "few_shot", "chain_of_thought", "chat")

@@ -6,17 +6,12 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
 
 from workbench.errors import StoreError
 from workbench.store.schema import FTS_COLUMNS, MIGRATIONS
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def explain(path: Path, err: sqlite3.Error | OSError) -> str:

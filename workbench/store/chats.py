@@ -7,8 +7,9 @@ import json
 import sqlite3
 from typing import Any
 
+from workbench.clock import now
 from workbench.errors import InputError
-from workbench.store.base import StoreBase, now
+from workbench.store.base import StoreBase
 
 
 class ChatsMixin(StoreBase):

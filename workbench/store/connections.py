@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlite_utils.db import NotFoundError
 
+from workbench.clock import now
 from workbench.engine.openai_compat.endpoint import Endpoint
 from workbench.errors import InputError
-from workbench.store.base import StoreBase, now, read_only_rows
+from workbench.store.base import StoreBase, read_only_rows
 
 ENDPOINT_FIELDS = {f.name for f in fields(Endpoint)} - {"connection"}
 

@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlite_utils.db import NotFoundError
 
+from workbench.clock import now
 from workbench.errors import InputError
-from workbench.store.base import StoreBase, now
+from workbench.store.base import StoreBase
 
 RUN_JSON = ("vars", "choices", "scorer", "params", "choice_logprobs", "tokens")
 

@@ -6,10 +6,11 @@ import json
 import sqlite3
 from typing import Any
 
+from workbench.clock import now
 from workbench.errors import InputError
 from workbench.library.datasets import Case, Dataset
 from workbench.library.templates import AnswerRule, GenerationSettings, Template
-from workbench.store.base import StoreBase, now
+from workbench.store.base import StoreBase
 
 
 def _json(value: Any) -> str:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.store.base import StoreBase, now, read_only_rows
+from workbench.clock import now
+from workbench.store.base import StoreBase, read_only_rows
 
 
 @dataclass(frozen=True)

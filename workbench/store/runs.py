@@ -9,9 +9,10 @@ from typing import Any
 
 import sqlite_utils
 
+from workbench.clock import now
 from workbench.engine.base import Generation, GenerationRequest
 from workbench.errors import InputError, StoreError
-from workbench.store.base import StoreBase, now
+from workbench.store.base import StoreBase
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
+from workbench.engine.model_info import ModelInfo
 from workbench.errors import RemoteError
-from workbench.models import ModelInfo
 
 
 class RemoteTokenizer:
     def __init__(self, info: ModelInfo, name: str | None = None) -> None:
-        from workbench.engines import open_backend
+        from workbench.models.engines import open_backend
 
         self.backend = open_backend(info, in_flight=1)  # contacts the server: a bad URL fails here
         self.info = self.backend.info

@@ -8,7 +8,6 @@ the characters it covers (a Chinese character may be cut into several byte token
 from __future__ import annotations
 
 import atexit
-import contextlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 
 from workbench import config, models
 from workbench.engine.llama.vocab import Vocabulary
-from workbench.errors import InputError, ModelLoadError
+from workbench.errors import InputError
 from workbench.gguf_meta import array_length
 from workbench.store.connections import read_connections
 from workbench.text import llama_vocabs, tiktoken_files
@@ -73,19 +72,12 @@ class ModelTokenizer:
     def __init__(self, info: models.ModelInfo, name: str | None = None) -> None:
         import llama_cpp
 
-        from workbench.engine.llama.options import quiet_llama_log
+        from workbench.engine.llama.handles import LlamaModel
 
-        self.llama_cpp = llama_cpp
-        log = quiet_llama_log()
-        log.lines.clear()
-        params = llama_cpp.llama_model_default_params()
-        params.vocab_only = True
-        self._model = llama_cpp.llama_model_load_from_file(info.path.encode(), params)
-        if not self._model:
-            raise ModelLoadError(f"llama.cpp could not read the vocabulary of {info.path}: {log.errors() or 'unknown'}")
+        self.model = LlamaModel(info.path, vocab_only=True)  # ModelLoadError when llama.cpp cannot read it
         self.info = info
         self.name = name or info.name
-        self.vocabulary = Vocabulary(llama_cpp, llama_cpp.llama_model_get_vocab(self._model))
+        self.vocabulary = Vocabulary(llama_cpp, self.model.vocab)
         self.vocab_size = self.vocabulary.size
 
     def encode(self, text: str, special: bool = False, bos: bool = False) -> list[int]:
@@ -104,13 +96,7 @@ class ModelTokenizer:
         return self.vocabulary.bos_id()
 
     def close(self) -> None:
-        if self._model:
-            self.llama_cpp.llama_model_free(self._model)
-            self._model = None
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # interpreter shutdown: llama_cpp may already be gone
-            self.close()
+        self.model.close()
 
 
 class TiktokenTokenizer:

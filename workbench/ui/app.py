@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
             picker.setCurrentIndex(max(0, picker.findData(self.settings.value(key, picker.itemData(0)))))
         self.tokenizer.load_settings(self.settings)
         if self.store:
-            from workbench.history import keeps_history
+            from workbench.runs.history import keeps_history
 
             self.playground.keep_history.setChecked(keeps_history(self.store))
         self.tabs.setCurrentIndex(int(self.settings.value("window/tab", 0)))
@@ -151,21 +151,16 @@ class MainWindow(QMainWindow):
             self.model_picker.addItem(label, models.CONNECTION_PREFIX + endpoint.connection)
         self.model_picker.setCurrentIndex(max(0, self.model_picker.findData(current)))
 
-    def load_options(self, name_or_path: str | None = None):
-        """The model's saved load settings (Models tab); numerics and batching as the toolbar shows."""
-        from workbench.model_library import LoadSettings, saved_load_settings
+    def load_overrides(self):  # -> models.engines.Overrides
+        """What the toolbar sets on top of each model's saved load settings (Models tab): numerics and
+        batching. The engine opener merges them (the CLI's --numerics/--batching take the same path)."""
+        from workbench.models.engines import Overrides
 
-        try:
-            saved = saved_load_settings(models.resolve(name_or_path or None))
-        except WorkbenchError:
-            saved = LoadSettings()  # the load itself reports what is wrong with the model
-        return saved.load_options(
-            numerics=self.numerics_picker.currentData(), batching=self.batching_picker.currentData()
-        )
+        return Overrides(numerics=self.numerics_picker.currentData(), batching=self.batching_picker.currentData())
 
     def load_with_saved_settings(self, path: str) -> None:
         """From the Models tab: its saved numerics become the toolbar's, then the model loads."""
-        from workbench.model_library import saved_load_settings
+        from workbench.models.library import saved_load_settings
 
         try:
             saved = saved_load_settings(models.resolve(path))
@@ -225,7 +220,7 @@ class MainWindow(QMainWindow):
 
     def _keep_history(self, on: bool) -> None:
         """One setting, in the database, for every tab: runs (Playground, Explorer, Chat) are kept or not."""
-        from workbench.history import set_keep_history
+        from workbench.runs.history import set_keep_history
 
         if self.store:
             set_keep_history(self.store, on)
@@ -259,7 +254,7 @@ class MainWindow(QMainWindow):
             self.chat.release_backend()
         self.model_label.setText("loading model…")
         self.playground.run_button.setEnabled(False)
-        self.engine.requestLoad.emit(name_or_path or "", self.load_options(name_or_path))
+        self.engine.requestLoad.emit(name_or_path or "", self.load_overrides())
 
     def _open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a GGUF model", "", "GGUF models (*.gguf);;All files (*)")

@@ -17,7 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from workbench import models
-from workbench.engine.base import Backend, GenerationRequest, TokenStep, pin_seed, sample_requests
+from workbench.engine.base import Backend, Cancel, GenerationRequest, TokenStep
 from workbench.errors import WorkbenchError
 
 FLUSH_INTERVAL_S = 1 / 30
@@ -40,6 +40,32 @@ class WorkerThread(QObject):
         self.thread.wait(wait_ms)
 
 
+class TokenRelay:
+    """Tokens of several samples (from the engine's threads) handed to `emit(index, [TokenStep, ...])` in
+    bunches, at most every FLUSH_INTERVAL_S; thread-safe, so no token is lost between two flushes."""
+
+    def __init__(self, emit: Callable[[int, list], None]) -> None:
+        self.emit = emit
+        self.pending: dict[int, list[TokenStep]] = {}
+        self.lock = threading.Lock()
+        self.last_flush = time.monotonic()
+
+    def add(self, index: int, step: TokenStep) -> None:
+        with self.lock:
+            self.pending.setdefault(index, []).append(step)
+            due = time.monotonic() - self.last_flush >= FLUSH_INTERVAL_S
+        if due:
+            self.flush()
+
+    def flush(self, indices: list[int] | None = None) -> None:
+        with self.lock:
+            chosen = list(self.pending) if indices is None else indices
+            bunches = [(i, self.pending.pop(i)) for i in chosen if self.pending.get(i)]
+            self.last_flush = time.monotonic()
+        for index, steps in bunches:
+            self.emit(index, steps)
+
+
 class EngineWorker(QObject):
     modelLoaded = Signal(object, object)  # ModelInfo, runtime dict
     modelFailed = Signal(str)
@@ -56,16 +82,15 @@ class EngineWorker(QObject):
         self.store = None  # set by the window: where runs are kept
         self.backend = None
         self.checker = None  # the same model in the other numeric configuration, loaded on first check
-        self._stop = threading.Event()
-        self._batch_cancel = None
+        self._cancel = Cancel()
 
     @Slot(str, object)
-    def load(self, name_or_path: str, options) -> None:
-        from workbench.engines import open_backend
+    def load(self, name_or_path: str, overrides) -> None:
+        from workbench.models.engines import open_engine
 
         try:
             info = models.resolve(name_or_path or None)
-            backend = open_backend(info, options)
+            backend = open_engine(info, overrides)
         except WorkbenchError as err:
             self.modelFailed.emit(str(err))
             return
@@ -75,84 +100,37 @@ class EngineWorker(QObject):
 
     @Slot(object, int)
     def generate(self, request: GenerationRequest, samples: int) -> None:
-        self._stop.clear()
-        self._done: dict[int, object] = {}
-        request = pin_seed(request)  # one recorded base seed: the run can be reopened and re-run exactly
+        """N samples through the core job (a local model batched, a server in flight, the same seeds and the
+        same history record as the CLI); tokens stream per sample, at most ~30 updates a second."""
+        from workbench.runs.samples import generate_samples
+
+        self._cancel = cancel = Cancel()
+        relay = TokenRelay(self.tokens.emit)
+
+        def on_done(index: int, outcome) -> None:
+            relay.flush([index])
+            if not isinstance(outcome, WorkbenchError):
+                self.sampleDone.emit(index, outcome)
+
         try:
             if self.backend is None:
                 raise WorkbenchError("no model is loaded")
-            requests = sample_requests(request, samples)
-            if samples > 1 and self.backend.options.n_parallel > 1 and not self.backend.remote:
-                self._many(requests)
-            else:
-                for index, one in enumerate(requests):
-                    if self._stop.is_set():
-                        break
-                    self._one(index, one)
-            self._keep(request)
+            run = generate_samples(
+                self.backend,
+                request,
+                samples,
+                store=self.store,
+                kind="playground",
+                on_token=relay.add,
+                on_done=on_done,
+                cancel=cancel,
+            )
         except WorkbenchError as err:
             self.runFailed.emit(str(err))
             return
+        if run.run_id is not None:
+            self.runSaved.emit(run.run_id)
         self.runFinished.emit()
-
-    def _keep(self, request: GenerationRequest) -> None:
-        """Every Playground run goes to the history (unless saving is off), stopped ones as far as they went."""
-        if self.store is None or not self._done:
-            return
-        from workbench.history import save_generation
-
-        generations = [self._done[i] for i in sorted(self._done)]
-        run_id = save_generation(self.store, self.backend, request, generations, "playground")
-        if run_id is not None:
-            self.runSaved.emit(run_id)
-
-    def _one(self, index: int, request: GenerationRequest) -> None:
-        pending: list[TokenStep] = []
-        last_flush = time.monotonic()
-
-        def on_token(step: TokenStep) -> None:
-            nonlocal last_flush
-            pending.append(step)
-            now = time.monotonic()
-            if now - last_flush >= FLUSH_INTERVAL_S:
-                self.tokens.emit(index, pending.copy())
-                pending.clear()
-                last_flush = now
-
-        generation = self.backend.generate(request, on_token)
-        if pending:
-            self.tokens.emit(index, pending.copy())
-        self._done[index] = generation
-        self.sampleDone.emit(index, generation)
-
-    def _many(self, requests: list[GenerationRequest]) -> None:
-        """Samples decoded together (equal to one after another); tokens stream per sample, batched."""
-        from workbench.engine.llama.batched import BatchCancel, generate_many
-
-        pending: dict[int, list[TokenStep]] = {i: [] for i in range(len(requests))}
-        last_flush = [time.monotonic()]
-        self._batch_cancel = BatchCancel()
-
-        def flush(indices) -> None:
-            for index in indices:
-                if pending[index]:
-                    self.tokens.emit(index, pending[index].copy())
-                    pending[index].clear()
-            last_flush[0] = time.monotonic()
-
-        def on_token(index: int, step: TokenStep) -> None:
-            pending[index].append(step)
-            if time.monotonic() - last_flush[0] >= FLUSH_INTERVAL_S:
-                flush(list(pending))
-
-        def on_done(index: int, outcome) -> None:
-            flush([index])
-            if isinstance(outcome, WorkbenchError):
-                raise outcome
-            self._done[index] = outcome
-            self.sampleDone.emit(index, outcome)
-
-        generate_many(self.backend, requests, self.backend.options.n_parallel, on_token, on_done, self._batch_cancel)
 
     @Slot(str, bool, list)
     def numeric_check(self, prompt: str, add_bos: bool, generated: list) -> None:
@@ -176,10 +154,8 @@ class EngineWorker(QObject):
         self.backend = self.checker = None
 
     def stop(self) -> None:
-        """Called from the UI thread: cancel this sample and skip the rest."""
-        self._stop.set()
-        if self._batch_cancel is not None:
-            self._batch_cancel.cancel()
+        """Called from the UI thread: cancel the samples running and skip the rest."""
+        self._cancel.cancel()
         if self.backend is not None:
             self.backend.cancel()
 
@@ -187,7 +163,7 @@ class EngineWorker(QObject):
 class EngineThread(WorkerThread):
     """The engine worker's thread; requests go through queued signals."""
 
-    requestLoad = Signal(str, object)  # model name or path, LoadOptions
+    requestLoad = Signal(str, object)  # model name or path, models.engines.Overrides
     requestGenerate = Signal(object, int)
     requestNumericCheck = Signal(str, bool, list)
 
@@ -286,27 +262,16 @@ class GridWorker(QObject):
     @Slot(int, object)
     def run(self, experiment_id: int, backend: Backend) -> None:
         from workbench import experiments
+        from workbench.models.engines import GridEngines, Overrides
 
         self.stop_flag.clear()
 
-        others: list[Backend] = []
-
-        def loaded_model(path: str) -> Backend:
-            """The loaded model, or another model of a multi-model grid loaded here for its cells (with
-            the loaded model's numerics and its own saved context), one at a time."""
-            if path == backend.info.path:
-                return backend
-            for other in others:
-                other.close()
-            others.clear()
-            others.append(_load_like(backend, path))
-            return others[0]
-
+        engines = GridEngines(Overrides.like(backend), loaded=backend)
         try:
             status = experiments.run(
                 self.store,
                 experiment_id,
-                loaded_model,
+                engines,
                 on_progress=self.progress.emit,
                 stop=self.stop_flag,
                 on_cell=lambda _cell: self.cellDone.emit(),
@@ -316,27 +281,8 @@ class GridWorker(QObject):
             self.failed.emit(str(err))
             return
         finally:
-            for other in others:
-                other.close()
+            engines.close()
         self.finished.emit(experiment_id, status)
-
-
-def _load_like(backend: Backend, path: str) -> Backend:
-    """Another model of a grid: its own saved settings, the loaded model's numerics and batching (a model on
-    a server: as many requests in flight as the loaded model decodes together)."""
-    from workbench.engines import open_backend
-    from workbench.model_library import saved_load_settings
-
-    info = models.resolve(path)
-    engine = backend.options
-    if info.source == "remote":
-        return open_backend(info, in_flight=engine.n_parallel)
-    if backend.remote:  # a server's numerics are its own: a local model uses its saved ones
-        return open_backend(info, saved_load_settings(info).load_options(n_parallel=engine.n_parallel))
-    options = saved_load_settings(info).load_options(
-        numerics=engine.numerics, batching=engine.batching, n_parallel=engine.n_parallel
-    )
-    return open_backend(info, options)
 
 
 class GridThread(WorkerThread):

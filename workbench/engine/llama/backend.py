@@ -17,26 +17,32 @@ import numpy as np
 
 from workbench.config import default_threads
 from workbench.engine.base import (
+    Cancel,
     Generation,
     GenerationRequest,
     NextTokenDistribution,
+    OnSequenceDone,
+    OnSequenceToken,
     OnToken,
+    Outcome,
     PositionScore,
     SamplingParams,
     Timings,
     seed_or_fresh,
 )
 from workbench.engine.llama.decode_loop import Run
+from workbench.engine.llama.handles import LlamaBatch, LlamaContext, LlamaModel
 from workbench.engine.llama.heap import keep_large_blocks_on_mmap
 from workbench.engine.llama.options import LlamaLog, LoadOptions, quiet_llama_log
 from workbench.engine.llama.prompt_plan import PromptPlan, common_prefix, plan_prompt
 from workbench.engine.llama.teacher import score_positions
 from workbench.engine.llama.vocab import Vocabulary
+from workbench.engine.many import one_at_a_time
+from workbench.engine.model_info import ModelInfo, inspect
 from workbench.engine.next_token import describe_next
 from workbench.engine.numerics import numeric_mode
 from workbench.engine.sampling import StepBuffers
 from workbench.errors import ContextOverflowError, EngineError, InvalidParameterError, ModelLoadError
-from workbench.models import ModelInfo, inspect
 
 
 def gpu_offload_supported() -> bool:
@@ -65,12 +71,12 @@ class LlamaBackend:
                 f"context size {self.options.n_ctx:,} is over the {trained:,} tokens {self.info.name} was trained for"
             )
         self.n_threads = self.options.n_threads or default_threads()
-        self._model, self.ctx = self._load(llama_cpp, log)
-        self.n_ctx = int(llama_cpp.llama_n_ctx(self.ctx)) // self.options.n_parallel
-        self.vocabulary = Vocabulary(llama_cpp, llama_cpp.llama_model_get_vocab(self._model))
+        self.model, self.context = self._load(llama_cpp, log)
+        self.n_ctx = self.context.n_ctx // self.options.n_parallel
+        self.vocabulary = Vocabulary(llama_cpp, self.model.vocab)
         self.n_vocab = self.vocabulary.size
-        self.memory = llama_cpp.llama_get_memory(self.ctx)
-        self._batch = llama_cpp.llama_batch_init(max(self.options.n_batch, self.options.n_parallel), 0, 1)
+        self.memory = self.context.memory
+        self.batch = LlamaBatch(max(self.options.n_batch, self.options.n_parallel), self.n_vocab)
         self.buffers = StepBuffers(self.n_vocab)  # per-token scratch, shared by every sequence's step
         self._cached_tokens: list[int] = []  # what the KV cache holds for sequence 0
         self._prompt_ids: list[int] = []  # the last prompt evaluated, and its logits
@@ -93,12 +99,7 @@ class LlamaBackend:
         """
         mode = numeric_mode(self.options.numerics)
         exact = self.options.exact_batching
-        model_params = llama_cpp.llama_model_default_params()
-        model_params.n_gpu_layers = self.options.n_gpu_layers
-        model_params.use_extra_bufts = not exact
-        model = llama_cpp.llama_model_load_from_file(self.info.path.encode(), model_params)
-        if not model:
-            raise ModelLoadError(f"llama.cpp could not load {self.info.path}: {log.errors() or 'unknown error'}")
+        model = LlamaModel(self.info.path, n_gpu_layers=self.options.n_gpu_layers, repack=not exact)
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = self.options.n_ctx * self.options.n_parallel  # each sequence its own full context
         params.n_batch = params.n_ubatch = self.options.n_batch
@@ -108,14 +109,15 @@ class LlamaBackend:
         params.type_k = params.type_v = mode.kv_type
         params.flash_attn_type = 1 if mode.flash_attn else 0
         params.swa_full = True  # a reused prefix needs the whole sliding-window cache
-        ctx = llama_cpp.llama_init_from_model(model, params)
-        if not ctx:
-            llama_cpp.llama_model_free(model)
+        try:
+            context = LlamaContext(model, params)
+        except ModelLoadError:
+            model.close()
             raise ModelLoadError(
                 f"llama.cpp could not create a context for {self.info.path} with {mode.name} numerics "
                 f"({mode.summary}): {log.errors() or 'this build cannot run that configuration'}"
-            )
-        return model, ctx
+            ) from None
+        return model, context
 
     def runtime_info(self) -> dict[str, object]:
         """How the model runs: context, threads, and whether GPU offload really happens."""
@@ -179,12 +181,12 @@ class LlamaBackend:
         """
         intact = self._cached_tokens[: len(self._prompt_ids)] == self._prompt_ids
         same = intact and self._prompt_ids == prompt_ids
-        if same and self.llama_cpp.llama_memory_seq_rm(self.memory, 0, len(prompt_ids), -1):
+        if same and self.memory.remove(0, len(prompt_ids)):
             del self._cached_tokens[len(prompt_ids) :]
             return self._prompt_logits
         plan = self.plan_prompt(self._prompt_ids if intact else [], self._prompt_reusable if intact else 0, prompt_ids)
-        if plan.keep == 0 or not self.llama_cpp.llama_memory_seq_rm(self.memory, 0, plan.keep, -1):
-            self.llama_cpp.llama_memory_clear(self.memory, True)
+        if plan.keep == 0 or not self.memory.remove(0, plan.keep):
+            self.memory.clear()
             plan = self.plan_prompt([], 0, prompt_ids)
         self._cached_tokens, self._prompt_ids = list(prompt_ids[: plan.keep]), []
         self._evaluate_pieces(prompt_ids, plan, 0)
@@ -205,7 +207,7 @@ class LlamaBackend:
             self.forget_cache()
 
     def forget_cache(self) -> None:
-        self.llama_cpp.llama_memory_clear(self.memory, True)
+        self.memory.clear()
         self._cached_tokens, self._prompt_ids = [], []
 
     def evaluate_prompt_into(self, prompt_ids: list[int], seq: int, plan: PromptPlan) -> np.ndarray:
@@ -216,28 +218,20 @@ class LlamaBackend:
     def decode_rows(self, entries: list[tuple[int, int, int]], last: bool = False) -> list[np.ndarray]:
         """One llama_decode of (token, position, sequence) rows; the logits of every row (copies),
         or with `last` only of the final row (left in llama.cpp's buffer)."""
-        batch = self._batch
-        batch.n_tokens = len(entries)
-        for i, (token, position, seq) in enumerate(entries):
-            batch.token[i] = token
-            batch.pos[i] = position
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq
-            batch.logits[i] = not last or i == len(entries) - 1
-        code = self.llama_cpp.llama_decode(self.ctx, batch)
+        self.batch.fill(entries, "last" if last else "all")
+        code = self.context.decode(self.batch)
         if code != 0:
             self.forget_cache()
             raise EngineError(f"llama.cpp could not evaluate the batch (llama_decode returned {code})")
         if last:
             return []
         return [
-            np.ctypeslib.as_array(self.llama_cpp.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,)).copy()
+            np.ctypeslib.as_array(self.context.logits_pointer(i), shape=(self.n_vocab,)).copy()
             for i in range(len(entries))
         ]
 
     def last_logits(self) -> np.ndarray:
-        pointer = self.llama_cpp.llama_get_logits_ith(self.ctx, -1)
-        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+        return np.ctypeslib.as_array(self.context.logits_pointer(-1), shape=(self.n_vocab,))
 
     def request_ids(self, request: GenerationRequest) -> list[int]:
         """A request's prompt as token ids (given, or tokenized), checked to leave room for one token."""
@@ -267,6 +261,23 @@ class LlamaBackend:
     def cancel(self) -> None:
         """Stop the running generation after the token in progress (any thread)."""
         self.cancel_event.set()
+
+    def generate_many(
+        self,
+        requests: Sequence[GenerationRequest],
+        width: int | None = None,
+        on_token: OnSequenceToken | None = None,
+        on_done: OnSequenceDone | None = None,
+        cancel: Cancel | None = None,
+    ) -> list[Outcome | None]:
+        """Batched over up to `width` sequences (default: all this context has); one request, or a width of
+        one, goes through the single path (which also reuses the previous prompt's cached prefix)."""
+        width = min(width or self.options.n_parallel, self.options.n_parallel, len(requests))
+        if width > 1:
+            from workbench.engine.llama.batched import generate_many
+
+            return generate_many(self, list(requests), width, on_token, on_done, cancel)
+        return one_at_a_time(self, requests, on_token, on_done, cancel)
 
     def generate(self, request: GenerationRequest, on_token: OnToken | None = None) -> Generation:
         request.validate()
@@ -353,12 +364,5 @@ class LlamaBackend:
                 self._free()
 
     def _free(self) -> None:
-        if self._batch is not None:
-            self.llama_cpp.llama_batch_free(self._batch)
-            self._batch = None
-        if self.ctx:
-            self.llama_cpp.llama_free(self.ctx)
-            self.ctx = None
-        if self._model:
-            self.llama_cpp.llama_model_free(self._model)
-            self._model = None
+        for handle in (self.batch, self.context, self.model):
+            handle.close()

@@ -15,24 +15,29 @@ equal running alone only within the arithmetic noise floor (workbench.engine.num
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from workbench.engine.base import Generation, GenerationRequest, Timings, TokenStep, seed_or_fresh
+from workbench.engine.base import (
+    Cancel,
+    Generation,
+    GenerationRequest,
+    OnSequenceDone,
+    OnSequenceToken,
+    Outcome,
+    Timings,
+    seed_or_fresh,
+)
 from workbench.engine.llama.decode_loop import Run
 from workbench.engine.llama.prompt_plan import PromptPlan
-from workbench.errors import EngineError, WorkbenchError
+from workbench.errors import WorkbenchError
 
 # llama.cpp's CPU flash attention switches to a tiled kernel for 8 or more query rows
 # (GGML_FA_TILE_Q), which rounds differently from the one-row kernel of the single path;
 # decoding at most 7 rows per llama_decode keeps every row bit-identical to running alone.
 MAX_EXACT_ROWS = 7
-OnSequenceToken = Callable[[int, TokenStep], None]
-OnSequenceDone = Callable[[int, "Generation | WorkbenchError"], None]
 
 
 @dataclass
@@ -47,38 +52,17 @@ class _Slot:
     logits: np.ndarray | None = None  # for the next sample (from the prompt, or the last step's row)
 
 
-class BatchCancel:
-    """Cancel one sequence (by request index) or all; checked between steps, from any thread."""
-
-    def __init__(self) -> None:
-        self.all = threading.Event()
-        self.draining = threading.Event()  # start nothing new; let the running sequences finish
-        self._indices: set[int] = set()
-        self.lock = threading.Lock()
-
-    def cancel(self, index: int | None = None) -> None:
-        if index is None:
-            self.all.set()
-            return
-        with self.lock:
-            self._indices.add(index)
-
-    def is_cancelled(self, index: int) -> bool:
-        with self.lock:
-            return self.all.is_set() or index in self._indices
-
-
 def generate_many(
     backend,
     requests: list[GenerationRequest],
     width: int,
     on_token: OnSequenceToken | None = None,
     on_done: OnSequenceDone | None = None,
-    cancel: BatchCancel | None = None,
-) -> list[Generation | WorkbenchError]:
+    cancel: Cancel | None = None,
+) -> list[Outcome | None]:
     """Generate every request, `width` at a time; each result is a Generation or the error it met."""
     width = max(1, min(width, backend.options.n_parallel))
-    cancel = cancel or BatchCancel()
+    cancel = cancel or Cancel()
     results: list[Generation | WorkbenchError | None] = [None] * len(requests)
     seeds = [seed_or_fresh(r.params.seed) for r in requests]
     with backend.lock:
@@ -88,7 +72,7 @@ def generate_many(
             _Batch(backend, requests, seeds, width, on_token, on_done, cancel, results).run()
         finally:
             backend.forget_cache()
-    return [r if r is not None else EngineError("the request did not run") for r in results]
+    return results
 
 
 class _Batch:
@@ -108,7 +92,7 @@ class _Batch:
 
     # -- admission -------------------------------------------------------------------------
     def admit(self) -> None:
-        while self.queue and len(self.slots) < self.width and not self.cancel.draining.is_set():
+        while self.queue and len(self.slots) < self.width and not self.cancel.starts_nothing_new():
             index = self.queue[0]
             request = self.requests[index]
             try:
@@ -145,9 +129,8 @@ class _Batch:
         if best is not None:
             # llama.cpp copies a sequence's cells whole; everything after the shared part
             # (the other's own prompt end and generated tokens) is then dropped
-            memory = self.backend.memory
-            self.llama_cpp.llama_memory_seq_cp(memory, best.seq, seq, -1, -1)
-            self.llama_cpp.llama_memory_seq_rm(memory, seq, plan.keep, -1)
+            self.backend.memory.copy(best.seq, seq)
+            self.backend.memory.remove(seq, plan.keep)
             if plan.keep == len(prompt_ids):
                 self.backend.prompt_tokens_reused += plan.keep
                 return self.prompt_logits[key], plan.reusable
@@ -186,7 +169,7 @@ class _Batch:
 
     def finish(self, slot: _Slot, reason: str) -> None:
         del self.slots[slot.seq]
-        self.llama_cpp.llama_memory_seq_rm(self.backend.memory, slot.seq, -1, -1)
+        self.backend.memory.remove(slot.seq)
         run = slot.run
         gen_ms = (time.perf_counter() - slot.started) * 1000 - slot.prompt_ms
         timings = Timings(slot.prompt_ms, gen_ms, len(slot.prompt_ids), run.sampled)

@@ -171,7 +171,7 @@ class _Search:
     def place(self, children: list[_State]) -> None:
         """Give each live child a KV stream: the first child of a parent keeps the parent's stream, the
         others get a copy of it in a stream whose beam has no child (so nothing still needed is overwritten)."""
-        memory, llama_cpp = self.backend.memory, self.backend.llama_cpp
+        memory = self.backend.memory
         parents = {c.slot for c in children}
         free = [slot for slot in range(self.width) if slot not in parents]
         staying: set[int] = set()
@@ -180,11 +180,11 @@ class _Search:
                 staying.add(child.slot)
                 continue
             target = free.pop(0)
-            llama_cpp.llama_memory_seq_rm(memory, target, -1, -1)
-            llama_cpp.llama_memory_seq_cp(memory, child.slot, target, -1, -1)
+            memory.remove(target)
+            memory.copy(child.slot, target)
             child.slot = target
         for slot in free:
-            llama_cpp.llama_memory_seq_rm(memory, slot, -1, -1)
+            memory.remove(slot)
 
     def decode(self, live: list[_State]) -> dict[int, np.ndarray]:
         """Each live beam's newest token, one row per beam (at most 7 rows per call when exact)."""

@@ -17,21 +17,25 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from workbench.engine.base import (
+    Cancel,
     Generation,
     GenerationRequest,
     NextTokenDistribution,
+    OnSequenceDone,
+    OnSequenceToken,
     OnToken,
+    Outcome,
     PositionScore,
     SamplingParams,
     Timings,
     TokenStep,
     seed_or_fresh,
 )
+from workbench.engine.many import one_at_a_time
 from workbench.engine.openai_compat import server
-from workbench.engine.openai_compat.endpoint import Endpoint
+from workbench.engine.openai_compat.endpoint import Endpoint, remote_info
 from workbench.engine.openai_compat.records import prompt_logprobs, steps_from_logprobs
 from workbench.errors import InvalidParameterError, RemoteError, UnsupportedError
-from workbench.models import remote_info
 
 ASSUMED_CONTEXT = 4096  # when the server does not say (only llama.cpp's /props does)
 FINISH = {"stop": "stop", "length": "length", "eos": "stop", "stop_sequence": "stop"}
@@ -98,6 +102,34 @@ class RemoteBackend:
             notes.append("the server adds the model's BOS token itself (--no-bos not applied)")
         body = {"prompt": request.prompt, **self._common(request, settings)}
         return self._stream(self.client.completions.create, body, request, seed, notes, on_token, chat=False)
+
+    def generate_many(
+        self,
+        requests: Sequence[GenerationRequest],
+        width: int | None = None,
+        on_token: OnSequenceToken | None = None,
+        on_done: OnSequenceDone | None = None,
+        cancel: Cancel | None = None,
+    ) -> list[Outcome | None]:
+        """Up to `width` requests in flight (default: this backend's), one at a time where the kind of server
+        cuts concurrent streams (said once in each generation's notes)."""
+        width = min(width or self.options.n_parallel, len(requests))
+        if width <= 1 or not self.profile.serial:
+            from workbench.engine.openai_compat.concurrent import generate_concurrently
+
+            return generate_concurrently(self, requests, max(1, width), on_token, on_done, cancel)
+        note = self.profile.serial
+
+        def noted(index: int, outcome: Outcome) -> None:
+            if isinstance(outcome, Generation) and note not in outcome.notes:
+                outcome = replace(outcome, notes=(*outcome.notes, note))
+            outcomes[index] = outcome
+            if on_done is not None:
+                on_done(index, outcome)
+
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        one_at_a_time(self, requests, on_token, noted, cancel)
+        return outcomes
 
     def chat(
         self, messages: list[dict[str, str]], request: GenerationRequest, on_token: OnToken | None = None

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from workbench.engine.model_info import ModelInfo
 from workbench.errors import InputError, RemoteError
 
 REF_PREFIX = "remote:"
@@ -130,3 +131,24 @@ def keyring_delete(connection: str) -> None:
 
     with contextlib.suppress(PasswordDeleteError, KeyringError, RuntimeError):  # nothing stored, or no keyring
         keyring.delete_password(KEYRING_SERVICE, connection)
+
+
+def remote_info(endpoint: Endpoint) -> ModelInfo:
+    """A model on an OpenAI-compatible server, named without contacting it; its `path` is the reference a
+    grid, a conversation or a run keeps (no secret in it)."""
+    return ModelInfo(
+        name=endpoint.label,
+        path=endpoint.ref(),
+        source="remote",
+        size_bytes=0,
+        architecture="remote",
+        parameter_count=0,
+        quantization="",
+        context_length=None,
+        vocab_size=None,
+        has_chat_template=True,  # the server applies its model's template on /v1/chat/completions
+        bos_token_id=None,
+        eos_token_id=None,
+        add_bos=True,
+        description=f"{endpoint.model or 'the only model'} at {endpoint.base_url}",
+    )

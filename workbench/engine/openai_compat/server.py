@@ -29,6 +29,7 @@ class ServerProfile:
     echo_logprobs: bool  # returns prompt log-probabilities with echo=True (label-likelihood scoring)
     max_top_logprobs: int
     wire: tuple[tuple[str, str], ...] = ()
+    serial: str = ""  # why requests go one at a time to this kind of server ("": it takes several at once)
 
     def wire_name(self, name: str) -> str:
         return dict(self.wire).get(name, name)
@@ -37,7 +38,15 @@ class ServerProfile:
 PROFILES = {
     "llama.cpp": ServerProfile("llama.cpp", ALL_SAMPLING, "/tokenize", False, 20),
     "llama-cpp-python": ServerProfile(
-        "llama-cpp-python", ALL_SAMPLING - {"repeat_last_n"}, "/extras/tokenize", True, 20
+        "llama-cpp-python",
+        ALL_SAMPLING - {"repeat_last_n"},
+        "/extras/tokenize",
+        True,
+        20,
+        serial=(
+            "llama-cpp-python's server answers one request at a time and, by default (--interrupt_requests "
+            "true), ends a running stream when the next request arrives: requests go to it one at a time"
+        ),
     ),
     "vllm": ServerProfile(
         "vllm",

@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
 from workbench import models
 from workbench.chat import session
 from workbench.chat.conversation import ChatMessage, ChatSettings, Conversation
-from workbench.chat.formats import BUILTIN_FORMATS, MODEL_FORMAT
 from workbench.chat.server_chat import renderer_for
 from workbench.engine.base import Backend, SamplingParams
 from workbench.errors import WorkbenchError
+from workbench.library.chat_formats import BUILTIN_FORMATS, MODEL_FORMAT
 from workbench.text import tokenizers
 from workbench.ui.tabs.chat_widgets import AnswerView, ConversationList, MessageBubble, PromptPane
 from workbench.ui.tabs.playground import SliderSpin

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench import history, runcode
 from workbench.errors import WorkbenchError
+from workbench.runs import history, runcode
 from workbench.store import RunQuery
 
 

@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench import model_library, models
+from workbench import models
 from workbench.engine.numerics import NUMERICS
 from workbench.errors import WorkbenchError
+from workbench.models import library as model_library
 from workbench.ui.tabs.servers_panel import ServersPanel
 from workbench.ui.workers import LatestJob
 
@@ -371,9 +372,9 @@ class ModelsTab(QWidget):
         self.bench_result.setText(f"measuring {info.name} with these settings…")
 
         def work():
-            from workbench.engine.llama import LlamaBackend
+            from workbench.models.engines import Overrides, open_engine
 
-            backend = LlamaBackend(info, settings.load_options())
+            backend = open_engine(info, Overrides.of_settings(settings))
             try:
                 return info.path, model_library.quick_benchmark(backend, store)
             finally:

@@ -9,8 +9,8 @@ import getpass
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QWidget
 
-from workbench import ranking
 from workbench.errors import WorkbenchError
+from workbench.experiments import ranking
 
 
 class RankingBar(QWidget):

@@ -19,9 +19,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from workbench import connections, models
+from workbench import models
 from workbench.engine.openai_compat.endpoint import Endpoint
 from workbench.errors import WorkbenchError
+from workbench.models import connections
 from workbench.ui.workers import LatestJob
 
 

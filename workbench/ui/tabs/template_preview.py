@@ -11,8 +11,8 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QComboBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 from workbench import models
+from workbench.chat.prompting import ModelPrompt, prompt_for_model
 from workbench.errors import WorkbenchError
-from workbench.library.prompting import ModelPrompt, prompt_for_model
 from workbench.library.templates import Template, render
 from workbench.ui.tabs.template_editor import VariableForm
 from workbench.ui.workers import LatestJob

@@ -9,12 +9,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench import config, models
+from workbench import config
 from workbench.engine.llama.options import LoadOptions
+from workbench.engine.model_info import ModelInfo, inspect
 from workbench.engine.numerics import DEFAULT_NUMERICS, GGML_TYPE_F32, numeric_mode
 from workbench.errors import InputError, InvalidParameterError, ModelLoadError
 from workbench.fsutil import atomic_copy
-from workbench.models import ModelInfo
+from workbench.models import registry
 from workbench.store import Store
 
 DEFAULT_N_CTX = 4096
@@ -24,10 +25,10 @@ ADD_MODES = ("copy", "link")
 # -- adding and removing ----------------------------------------------------------------------
 def check_loadable(info: ModelInfo) -> None:
     """Ask the bundled llama.cpp to read the file's vocabulary: it refuses an architecture it does not know."""
-    from workbench.text.tokenizers import ModelTokenizer
+    from workbench.engine.llama.handles import LlamaModel
 
     try:
-        ModelTokenizer(info).close()
+        LlamaModel(info.path, vocab_only=True).close()
     except ModelLoadError as err:
         if "unknown model architecture" in str(err) or "architecture" in str(err):
             raise ModelLoadError(
@@ -40,7 +41,7 @@ def add_model(path: Path, mode: str, store: Store) -> ModelInfo:
     """Register a GGUF: `copy` puts a copy in the user models folder, `link` remembers its path."""
     if mode not in ADD_MODES:
         raise InputError(f"unknown add mode '{mode}' (copy or link)")
-    info = models.inspect(Path(path))  # refuses a missing, non-GGUF or truncated file
+    info = inspect(Path(path))  # refuses a missing, non-GGUF or truncated file
     check_loadable(info)
     if info.vocab_only:
         raise ModelLoadError(
@@ -49,14 +50,14 @@ def add_model(path: Path, mode: str, store: Store) -> ModelInfo:
         )
     if mode == "link":
         store.link_model(info.path)
-        return models.inspect(Path(info.path), "linked")
+        return inspect(Path(info.path), "linked")
     folder = config.user_models_dir()
     target = folder / Path(info.path).name
     if target.exists():
         raise InputError(f"the user models folder already has a file named {target.name}: {target}")
     folder.mkdir(parents=True, exist_ok=True)
     atomic_copy(Path(info.path), target)
-    return models.inspect(target, "user")
+    return inspect(target, "user")
 
 
 def remove_model(info: ModelInfo, store: Store) -> str:
@@ -80,7 +81,7 @@ def set_default(info: ModelInfo | None, store: Store) -> None:
     """`info` becomes the model every command and tab uses when none is named; None: the embedded Gemma."""
     if info is not None and info.vocab_only:
         raise ModelLoadError(f"{info.name} is a vocabulary without weights; it cannot be the default model")
-    is_embedded_default = info is None or info.path == str(models.default_model_path().resolve())
+    is_embedded_default = info is None or info.path == str(registry.default_model_path().resolve())
     store.set_default_model(None if is_embedded_default else info.path)
 
 
@@ -112,7 +113,7 @@ class LoadSettings:
 
 def saved_load_settings(info: ModelInfo) -> LoadSettings:
     """What the Models tab saved for this model; unsaved fields: a context of min(4096, trained)."""
-    saved = models.preferences().get(info.path)
+    saved = registry.preferences().get(info.path)
     fallback = LoadSettings(n_ctx=min(DEFAULT_N_CTX, info.context_length or DEFAULT_N_CTX))
     if saved is None or not saved.load:
         return fallback

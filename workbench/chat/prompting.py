@@ -67,10 +67,10 @@ def chat_format_for(info: models.ModelInfo) -> ChatFormat:
     so a chat template in the library and a conversation become the same text. One per model file: a grid
     renders every cell, and compiling the template each time would be work done again."""
     from workbench.chat.conversation import ChatRenderer
-    from workbench.chat.formats import MODEL_FORMAT
+    from workbench.library.chat_formats import MODEL_FORMAT
 
     if info.source == "remote":  # the server's template is not ours to read: the plain transcript
-        from workbench.chat.formats import BUILTIN_FORMATS, compile_template
+        from workbench.library.chat_formats import BUILTIN_FORMATS, compile_template
 
         plain = compile_template(BUILTIN_FORMATS["plain"].template)
         return _renderers.setdefault(
