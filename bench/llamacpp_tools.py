@@ -47,6 +47,7 @@ def tool(name: str) -> Path:
             str(build),
             "-DCMAKE_BUILD_TYPE=Release",
             "-DLLAMA_CURL=OFF",
+            "-DLLAMA_OPENSSL=OFF",
             "-DLLAMA_BUILD_TESTS=OFF",
             "-DLLAMA_BUILD_EXAMPLES=ON",
             "-DLLAMA_BUILD_TOOLS=ON",

@@ -204,6 +204,9 @@ def test_server_killed_mid_grid_fails_cells_and_resume_completes_them_once(grid_
         stop_server(process)
     runs = grid_store.experiment_runs(experiment_id, done_only=False)
     assert len(runs) == 16 and all(r["status"] == "done" for r in runs)
+    assert all(r["error"] is None for r in runs)  # a retried cell that succeeded keeps no old error
+    report = experiments.summarize(grid_store, experiment_id)
+    assert report["server_failed"] == 0 and all(row["failures"] == 0 for row in report["summary"])
     assert sorted(finished) == sorted(r["id"] for r in runs)  # every cell finished exactly once
     assert all(json.loads(r["endpoint"])["base_url"] == url for r in runs)
 

@@ -20,3 +20,12 @@ def test_no_problem_when_present_offscreen_or_not_linux():
     assert platform_problem("linux", {"DISPLAY": ":0"}, everything) is None
     assert platform_problem("linux", {"QT_QPA_PLATFORM": "offscreen"}, lambda name: None) is None
     assert platform_problem("darwin", {}, lambda name: None) is None
+
+
+def test_no_display_is_one_line_saying_what_to_do():
+    everything = {name: f"lib{name}.so" for name in XCB_LIBRARIES}.get
+    message = platform_problem("linux", {}, everything)
+    assert message is not None and "\n" not in message
+    assert "DISPLAY is not set" in message and "xvfb-run" in message
+    assert platform_problem("linux", {"DISPLAY": ":1"}, everything) is None
+    assert platform_problem("linux", {"WAYLAND_DISPLAY": "wayland-0"}, everything) is None

@@ -191,7 +191,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if outcome == "failed":
         failed = store.experiment(experiment_id)["failed_cells"]
         print(
-            f"workbench: {failed} cell(s) failed on the server (see `workbench experiments {experiment_id}`); "
+            f"workbench: {failed} cell(s) failed on the server (see `workbench experiments show {experiment_id}`); "
             f"run them again with: workbench compare --resume {experiment_id}",
             file=sys.stderr,
         )
@@ -202,6 +202,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _summary_text(report: dict) -> str:
     lines = [f"experiment {report['experiment_id']}: {report['name']} ({report['done']}/{report['total']} cells)"]
+    if report.get("server_failed"):
+        lines.append(
+            f"{report['server_failed']} cell(s) failed on the server; run them again with: "
+            f"workbench compare --resume {report['experiment_id']}"
+        )
     lines.append(f"{'template':<34} {'accuracy':>8} {'95% CI':>15} {'n':>4} {'vote':>6} {'fail':>4} {'cell ms':>8}")
     for row in report["summary"]:
         accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"

@@ -118,6 +118,7 @@ def summarize(store, experiment_id: int) -> dict[str, Any]:
         "status": experiment["status"],
         "done": experiment["done_cells"],
         "total": experiment["total_cells"],
+        "server_failed": experiment["failed_cells"],  # cells a server failed; resume runs them again
         "summary": summary,
         "pairwise": pairwise,
         "throughput": throughput(runs),

@@ -102,7 +102,8 @@ class ExperimentsMixin(StoreBase):
                 ).rowcount
                 if updated != 1:
                     raise InputError(f"cell {cell_id} was already finished")  # never run twice
-                self.db["grid_runs"].update(cell_id, {**_encode(result), "finished_at": now()})
+                # a retried cell that now succeeds keeps no trace of the server's earlier failure
+                self.db["grid_runs"].update(cell_id, {"error": None, **_encode(result), "finished_at": now()})
         except sqlite3.Error as err:
             raise self.write_error(f"save cell {cell_id}", err) from None
 

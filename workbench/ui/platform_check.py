@@ -1,7 +1,7 @@
 """Before Qt starts on Linux: are the system libraries its xcb platform plugin needs installed?
 
-Without them Qt prints a multi-line message about the "xcb" plugin and aborts; a user gets one line
-naming the packages to install instead.
+Without them, or without an X display to connect to, Qt prints a multi-line message about the "xcb" plugin and
+aborts (exit 134); a user gets one line saying what is missing and what to do instead.
 """
 
 from __future__ import annotations
@@ -25,6 +25,17 @@ def missing_xcb_libraries(find=ctypes.util.find_library) -> list[str]:
     return [name for name in XCB_LIBRARIES if find(name) is None]
 
 
+def no_display(environ=os.environ) -> str | None:
+    """xcb needs an X server: with DISPLAY unset (an SSH session, a container) Qt aborts the process."""
+    if environ.get("DISPLAY"):
+        return None
+    return (
+        "there is no display to open the window on (DISPLAY is not set): start the app from a desktop session, "
+        "connect with `ssh -X`, or run it on a virtual screen (xvfb-run python3 dev.py run); the workbench "
+        "command line works without one"
+    )
+
+
 def platform_problem(platform: str = sys.platform, environ=os.environ, find=ctypes.util.find_library) -> str | None:
     """One line explaining why Qt's window system plugin cannot start, or None."""
     if not platform.startswith("linux"):
@@ -34,6 +45,9 @@ def platform_problem(platform: str = sys.platform, environ=os.environ, find=ctyp
         return None  # offscreen, wayland, ...: not the xcb plugin
     if not qpa and environ.get("WAYLAND_DISPLAY"):
         return None
+    display = no_display(environ)  # first: without a display the libraries do not help
+    if display:
+        return display
     missing = missing_xcb_libraries(find)
     if not missing:
         return None
