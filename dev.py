@@ -69,12 +69,22 @@ def main() -> int:
     extra = sys.argv[2:]
     if command == "run":
         return subprocess.call([str(python), str(ROOT / "main.py"), *extra])
+    build_llama_server(python)
     linted = lint(python, ROOT)
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
     tested = subprocess.call([str(python), "-m", "pytest", *extra], cwd=ROOT, env=env)
     if linted != 0:
         print("dev.py: ruff check failed (above): the test command fails until it passes", file=sys.stderr)
     return tested or linted
+
+
+def build_llama_server(python: Path) -> None:
+    """llama.cpp's own llama-server, from the same llama.cpp sources as the engine, for the tests that check a
+    server gives the local numbers: built once into bench/.cache (about 6 minutes on 2 cores), then reused."""
+    tools = ROOT / "bench" / "llamacpp_tools.py"
+    if not (ROOT / "bench" / ".cache" / "llama.cpp-build" / "bin" / "llama-server").exists():
+        print("dev.py: building llama.cpp's llama-server for the server tests (once; several minutes)", flush=True)
+    subprocess.run([str(python), str(tools), "llama-server"], check=True, stdout=subprocess.DEVNULL)
 
 
 def lint(python: Path, folder: Path) -> int:

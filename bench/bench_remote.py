@@ -33,8 +33,7 @@ from workbench.engine.base import SamplingParams
 from workbench.engine.openai_compat.endpoint import Endpoint
 from workbench.library import files as library_files
 from workbench.library.datasets import Dataset
-from workbench.models.engines import open_backend
-from workbench.models.library import saved_load_settings
+from workbench.models.engines import Overrides, open_engine
 from workbench.store import Store
 
 TEMPLATES = ["sentiment-instruction-en", "sentiment-3shot-en"]
@@ -51,10 +50,7 @@ def run_grid(folder: Path, model: str, parallel: int, cases: int) -> tuple[float
     experiment_id = experiments.plan(store, spec)
 
     def engine(path: str):
-        info = models.resolve(path)
-        if info.source == "remote":
-            return open_backend(info, in_flight=parallel)
-        return open_backend(info, saved_load_settings(info).load_options(n_parallel=parallel))
+        return open_engine(path, Overrides(parallel=parallel))
 
     backend = engine(model)  # loaded (or contacted) before the clock starts, as a user's loaded model is
     started = time.perf_counter()

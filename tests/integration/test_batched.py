@@ -8,9 +8,9 @@ import pytest
 from conftest import ROOT
 
 from workbench import models
-from workbench.engine.base import Generation, GenerationRequest, SamplingParams
+from workbench.engine.base import Cancel, Generation, GenerationRequest, SamplingParams
 from workbench.engine.llama import LlamaBackend, LoadOptions
-from workbench.engine.llama.batched import BatchCancel, generate_many
+from workbench.engine.llama.batched import generate_many
 from workbench.errors import ContextOverflowError
 
 PROMPTS = [
@@ -62,7 +62,7 @@ def test_a_sequence_does_not_change_when_its_neighbours_do(backend):
 
 def test_cancelling_one_sequence_leaves_the_others_running(backend):
     requests = [GenerationRequest(PROMPTS[0], SamplingParams(seed=i), max_tokens=24) for i in range(3)]
-    cancel = BatchCancel()
+    cancel = Cancel()
     seen: dict[int, int] = {}
 
     def on_token(index: int, step) -> None:

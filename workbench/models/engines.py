@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from workbench.models.library import LoadSettings
 
 DEFAULT_IN_FLIGHT = 4  # requests a remote engine keeps open when nothing says otherwise
-MAX_PARALLEL = 64
+MAX_PARALLEL = 64  # sequences a local context decodes together at most (a server may take more in flight)
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class Overrides:
     parallel: int | None = None
 
     def validate(self) -> Overrides:
-        if self.parallel is not None and not 1 <= self.parallel <= MAX_PARALLEL:
-            raise InvalidParameterError(f"--parallel must be between 1 and {MAX_PARALLEL} (got {self.parallel})")
+        if self.parallel is not None and self.parallel < 1:
+            raise InvalidParameterError(f"--parallel must be >= 1 (got {self.parallel})")
         return self
 
     @classmethod
@@ -65,7 +65,7 @@ def load_options(info: ModelInfo, overrides: Overrides = Overrides()) -> LoadOpt
     given = overrides.given()
     per_model = {k: given[k] for k in ("n_ctx", "threads", "gpu_layers", "numerics") if k in given}
     settings = replace(saved_load_settings(info), **per_model).validate()
-    engine: dict[str, object] = {"n_parallel": overrides.parallel} if overrides.parallel else {}
+    engine: dict[str, object] = {"n_parallel": min(overrides.parallel, MAX_PARALLEL)} if overrides.parallel else {}
     if overrides.batching:
         engine["batching"] = overrides.batching
     return settings.load_options(**engine)

@@ -367,8 +367,23 @@ def main(model: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Prompt Workbench")
     window = MainWindow(model)
+    install_excepthook(window)
     window.show()
     return app.exec()
+
+
+def install_excepthook(window: MainWindow) -> None:
+    """An exception nobody caught in a slot (a defect) is shown in a dialog and logged with its traceback,
+    instead of a traceback on a terminal the user does not see."""
+    from workbench.ui.workers import user_message
+
+    def show(kind, value, traceback) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, value, traceback)
+            return
+        window.show_error(user_message(value.with_traceback(traceback)))
+
+    sys.excepthook = show
 
 
 def model_line(info, runtime: dict) -> str:

@@ -27,7 +27,7 @@ from workbench.errors import WorkbenchError
 from workbench.text import tokenizers
 from workbench.text.display import Utf16Index, summary_line
 from workbench.ui.token_column import HIGHLIGHT_COLOUR, TokenColumn
-from workbench.ui.tokenize_worker import TokenizeJob, TokenizeThread
+from workbench.ui.workers import TokenizeJob, TokenizeThread
 
 MAX_COLUMNS = 4
 DEBOUNCE_MS = 250

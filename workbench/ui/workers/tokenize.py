@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from workbench.errors import WorkbenchError
 from workbench.text import display, tokenizers
-from workbench.ui.workers import WorkerThread
+from workbench.ui.workers.base import WorkerThread, user_message
 
 
 @dataclass(frozen=True)
@@ -61,8 +60,8 @@ class TokenizeWorker(QObject):
             try:
                 tokenization = self._tokenize(name, job)
                 layout = display.layout_column(tokenization, job.show_ids, job.show_bytes)
-            except WorkbenchError as err:
-                self.columnFailed.emit(job.job_id, column, str(err))
+            except Exception as err:
+                self.columnFailed.emit(job.job_id, column, user_message(err))
                 continue
             self.columnReady.emit(job.job_id, column, tokenization, layout)
         self.jobDone.emit(job.job_id)
