@@ -67,6 +67,12 @@ def test_a_server_models_samples_go_in_flight_from_the_cli_and_the_window(cli, s
     from windows import open_window  # the window shares the CLI's database (WORKBENCH_DB): it sees "lab"
 
     assert cli("connections", "add", "lab", "--base-url", server, "--model", "gemma").code == 0
+    checked = cli("connections", "check", "lab", "--json")
+    assert checked.code == 0, checked.stderr
+    report = checked.json()
+    assert report["server"] == "llama.cpp" and report["props"]["total_slots"] == 4
+    assert report["props"]["model_path"] == str(models.default_model_path())
+    assert "-no-kvu --no-cache-prompt" in report["same_numbers"]
     sampled = ["-p", "Once upon a time", "-n", "12", "--samples", "3", "--seed", "7", "--temperature", "0.9"]
     before = counters(server)
     result = cli("generate", "--connection", "lab", *sampled, "--parallel", "3", "--json")

@@ -191,3 +191,17 @@ def test_opening_a_template_from_elsewhere_selects_it_in_the_library(qtbot, tab)
     assert tab.name_edit.text() == "arithmetic-cot-trigger-en"
     assert tab.library.currentItem().data(Qt.UserRole) == "arithmetic-cot-trigger-en"
     assert tab.settings_form.max_tokens.value() == 200 and tab.settings_form.stop.text() == "\\nQ:"
+
+
+def test_send_to_playground_renders_off_the_ui_thread(qtbot, tab, cli):
+    select(tab, "sentiment-instruction-en")
+    tab.set_model(models.resolve(None).path, 4096)
+    tab.variable_form.edits["text"].setText("What a wonderful day.")
+    with qtbot.waitSignal(tab.sendToPlayground, timeout=10_000) as sent:
+        tab._send()
+    rendered = cli("templates", "render", "sentiment-instruction-en", "--var", "text=What a wonderful day.", "--json")
+    assert sent.args == [rendered.json()["prompt"]]
+    tab.body.setPlainText("{{ missing_variable }}")
+    with qtbot.waitSignal(tab.message, timeout=10_000) as failed:
+        tab._send()
+    assert "missing_variable" in failed.args[0]

@@ -41,6 +41,35 @@ def check_connection(endpoint: Endpoint) -> dict[str, Any]:
     backend = RemoteBackend(endpoint, parallel=1)
     try:
         listed = [m["id"] for m in server_models(backend.client, backend.endpoint)]
-        return {"connection": endpoint.connection, "models": listed, **backend.runtime_info()}
+        report = {"connection": endpoint.connection, "models": listed, **backend.runtime_info()}
+        return {**report, **numbers_report(backend)}
     finally:
         backend.close()
+
+
+SAME_NUMBERS_FLAGS = "-ctk f32 -ctv f32 -fa off --no-repack -no-kvu --no-cache-prompt"
+
+
+def numbers_report(backend) -> dict[str, Any]:
+    """Whether the server's numbers can be compared with the local ones, from what it says about itself. A
+    llama.cpp server's /props gives its build, slots, context and model file, but not its K/V type, flash
+    attention, repacking, unified cache or prompt cache: those are only known from how it was started."""
+    from workbench.engine.openai_compat.server import http_json
+
+    if backend.profile.kind != "llama.cpp":
+        return {"same_numbers": f"not comparable: a {backend.profile.kind} server computes with its own settings"}
+    status, props = http_json(backend.endpoint, "GET", "/props")
+    props = props if status == 200 and isinstance(props, dict) else {}
+    known = {
+        "build_info": props.get("build_info"),
+        "total_slots": props.get("total_slots"),
+        "model_path": props.get("model_path"),
+        "n_ctx_per_slot": (props.get("default_generation_settings") or {}).get("n_ctx"),
+    }
+    return {
+        "props": known,
+        "same_numbers": (
+            f"unknown from /props (build {known['build_info'] or '?'}): its numbers equal the local reference ones "
+            f"when it runs the engine's llama.cpp version and was started with {SAME_NUMBERS_FLAGS}"
+        ),
+    }

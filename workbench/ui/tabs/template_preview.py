@@ -22,6 +22,7 @@ PREVIEW_DEBOUNCE_MS = 300
 
 class PreviewPanel(QWidget):
     message = Signal(str)
+    promptReady = Signal(str)  # the rendered prompt asked for by request_prompt_text
 
     def __init__(self, edited_template: Callable[[], Template], cases: list[tuple[str, dict]]) -> None:
         super().__init__()
@@ -31,6 +32,9 @@ class PreviewPanel(QWidget):
         self.job = LatestJob("template-preview", self)
         self.job.finished.connect(self._done)
         self.job.failed.connect(self.show_failure)
+        self.send_job = LatestJob("template-send", self)
+        self.send_job.finished.connect(self.promptReady.emit)
+        self.send_job.failed.connect(self.message.emit)
         self.timer = QTimer(self, singleShot=True, interval=PREVIEW_DEBOUNCE_MS, timeout=self.update_preview)
         self.case_picker = QComboBox()
         self.case_picker.addItem("fill from a dataset case…", None)
@@ -73,12 +77,22 @@ class PreviewPanel(QWidget):
 
         self.job.submit(work)
 
-    def prompt_text(self) -> str:
-        """The prompt for the Playground: as the loaded model will see it (raises TemplateError)."""
-        template, values = self.edited_template(), self.variable_form.values()
-        if self.model_path is None:
-            return render(template, values).text
-        return prompt_for_model(template, values, models.resolve(self.model_path), count=False).text
+    def request_prompt_text(self) -> None:
+        """Render the prompt for the Playground (as the loaded model will see it) on the preview's worker
+        thread: `promptReady(text)` follows, or `message` with the template's error."""
+        try:
+            template = self.edited_template()
+        except WorkbenchError as err:
+            self.message.emit(str(err))
+            return
+        values, model_path = self.variable_form.values(), self.model_path
+
+        def work() -> str:
+            if model_path is None:
+                return render(template, values).text
+            return prompt_for_model(template, values, models.resolve(model_path), count=False).text
+
+        self.send_job.submit(work)
 
     def _done(self, result: ModelPrompt | str) -> None:
         """The text as the model will see it (its chat format for chat templates) and its token count."""
@@ -110,3 +124,4 @@ class PreviewPanel(QWidget):
     def shutdown(self) -> None:
         self.timer.stop()
         self.job.shutdown()
+        self.send_job.shutdown()

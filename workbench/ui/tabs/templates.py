@@ -165,6 +165,8 @@ class TemplatesTab(QWidget):
             dataset = self.store.get_dataset(summary["name"])
             cases += [(f"{dataset.name}:{case.id}", case.vars) for case in dataset.cases]
         self.preview_panel = PreviewPanel(self.edited_template, cases)
+        self.preview_panel.promptReady.connect(self.sendToPlayground.emit)
+        self.preview_panel.message.connect(self.message.emit)
         # the parts tests and the screenshots reach for
         self.case_picker, self.variable_form = self.preview_panel.case_picker, self.preview_panel.variable_form
         self.preview, self.preview_status = self.preview_panel.preview, self.preview_panel.status
@@ -334,12 +336,8 @@ class TemplatesTab(QWidget):
         self.addToComparison.emit(self.current.name)
 
     def _send(self) -> None:
-        try:
-            text = self.preview_panel.prompt_text()
-        except WorkbenchError as err:
-            self.message.emit(str(err))
-            return
-        self.sendToPlayground.emit(text)
+        """Rendered off the UI thread; `sendToPlayground` follows when the text is ready."""
+        self.preview_panel.request_prompt_text()
 
     # -- history ---------------------------------------------------------------------------
     def _refresh_history(self) -> None:
