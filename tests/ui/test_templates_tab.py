@@ -173,9 +173,9 @@ def test_fill_from_case_and_send_to_playground(qtbot, tmp_path, monkeypatch):
     tab.case_picker.setCurrentIndex(index)
     tab.preview_panel.fill_from_case(index)
     assert tab.variable_form.values()["question"].startswith("Roger has 5 tennis balls")
-    tab.send_button.click()
-    assert win.tabs.currentWidget() is win.playground
-    assert win.playground.prompt.toPlainText().endswith("A: Let's think step by step.")
+    tab.send_button.click()  # rendered on the preview's thread, then handed over
+    qtbot.waitUntil(lambda: win.tabs.currentWidget() is win.playground, timeout=10_000)
+    qtbot.waitUntil(lambda: win.playground.prompt.toPlainText().endswith("A: Let's think step by step."))
     tab.body.setPlainText("edited {{ question }}")
     monkeypatch.setattr(tab, "ask_unsaved", lambda: QMessageBox.Cancel)
     win.close()
@@ -198,10 +198,10 @@ def test_send_to_playground_renders_off_the_ui_thread(qtbot, tab, cli):
     tab.set_model(models.resolve(None).path, 4096)
     tab.variable_form.edits["text"].setText("What a wonderful day.")
     with qtbot.waitSignal(tab.sendToPlayground, timeout=10_000) as sent:
-        tab._send()
+        tab.send_button.click()
     rendered = cli("templates", "render", "sentiment-instruction-en", "--var", "text=What a wonderful day.", "--json")
     assert sent.args == [rendered.json()["prompt"]]
     tab.body.setPlainText("{{ missing_variable }}")
     with qtbot.waitSignal(tab.message, timeout=10_000) as failed:
-        tab._send()
+        tab.send_button.click()
     assert "missing_variable" in failed.args[0]

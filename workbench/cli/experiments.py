@@ -316,7 +316,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from workbench import ranking
+    from workbench.experiments import ranking
     from workbench.fsutil import atomic_write_text
 
     store = _store()
