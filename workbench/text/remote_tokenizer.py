@@ -9,9 +9,9 @@ from workbench.errors import RemoteError
 
 class RemoteTokenizer:
     def __init__(self, info: ModelInfo, name: str | None = None) -> None:
-        from workbench.models.engines import open_backend
+        from workbench.models.engines import Overrides, open_engine
 
-        self.backend = open_backend(info, in_flight=1)  # contacts the server: a bad URL fails here
+        self.backend = open_engine(info, Overrides(parallel=1))  # contacts the server: a bad URL fails here
         self.info = self.backend.info
         self.name = name or info.name
         self.vocab_size = 0  # a server does not say
