@@ -54,7 +54,7 @@ def test_chat_streams_saves_and_shows_the_prompt_as_the_model_sees_it(qtbot, win
     )
     assert tab.prompt_pane.text.toPlainText() == expected.text
     assert tab.prompt_pane.meter.value() == expected.used
-    assert tab.prompt_pane.turns.rowCount() == len(expected.turns) == 4
+    assert tab.prompt_pane.turn_rows.rowCount() == len(expected.turns) == 4
     assert not tab.prompt_pane.notice.isVisible()
     assert window.errors == []
 
@@ -124,7 +124,7 @@ def test_models_tab_shows_the_cli_metadata_and_estimates(qtbot, window, cli):
     tab = window.models_tab
     window.tabs.setCurrentWidget(tab)
     listed = cli("models", "--json").json()
-    assert [tab.table.item(r, 1).text() for r in range(tab.table.rowCount())] == [m["name"] for m in listed]
+    assert [tab.rows.text(r, 1) for r in range(tab.rows.rowCount())] == [m["name"] for m in listed]
     row = [m["name"] for m in listed].index(models.INSTRUCT_MODEL_NAME)
     tab.table.selectRow(row)
     shown = cli("models", "--show", models.INSTRUCT_MODEL_NAME, "--json").json()
@@ -156,7 +156,7 @@ def test_models_tab_refuses_bad_files_and_sets_the_default(qtbot, window, tmp_pa
     tab.table.selectRow(row)
     tab.set_default()
     assert models.default_model().name == models.INSTRUCT_MODEL_NAME
-    assert tab.table.item(row, 0).text() == "★"
+    assert tab.rows.text(row, 0) == "★"
     assert "★" in window.model_picker.itemText(window.model_picker.findData(tab.found[row].path))
 
 

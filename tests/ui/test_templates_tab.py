@@ -110,7 +110,7 @@ def test_few_shot_examples_and_k_feed_the_preview(qtbot, tab):
     qtbot.waitUntil(lambda: tab.preview.toPlainText().count("Sentence:") == 6, timeout=5_000)
     tab.k_spin.setValue(2)
     qtbot.waitUntil(lambda: tab.preview.toPlainText().count("Sentence:") == 3, timeout=5_000)
-    tab.examples.table.item(0, 0).setText("An edited example.")
+    tab.examples.rows.setData(tab.examples.rows.index(0, 0), "An edited example.")
     qtbot.waitUntil(lambda: "An edited example." in tab.preview.toPlainText(), timeout=5_000)
 
 

@@ -155,7 +155,7 @@ def test_settings_round_trip(qtbot, tab, tmp_path):
     settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
     tab.add_column("gemma-3-270m-q4_k_m")
     tab.ids_toggle.setChecked(True)
-    tab.price_table.item(0, 2).setText("12.5")
+    tab.price_table.rows.setData(tab.price_table.rows.index(0, 2), "12.5")
     tab.save_settings(settings)
     other = TokenizerTab()
     qtbot.addWidget(other)

@@ -12,8 +12,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QTextEdit,
     QVBoxLayout,
     QWidget,
@@ -21,9 +20,11 @@ from PySide6.QtWidgets import (
 
 from workbench.chat.conversation import ChatMessage, ChatPrompt
 from workbench.text.tokenizers import Tokenization
+from workbench.ui.models import RowsModel
 from workbench.ui.token_view import TokenView
 
 SPECIAL_BACKGROUND = QColor("#d8c8f0")
+DROPPED_COLOUR = QColor("#b00020")
 NOTICE_STYLE = "background: #fff3c4; border: 1px solid #d9b500; padding: 4px;"
 
 
@@ -153,9 +154,10 @@ class PromptPane(QWidget):
         self.dropped.setWordWrap(True)
         self.dropped.setStyleSheet(NOTICE_STYLE)
         self.dropped.hide()
-        self.turns = QTableWidget(0, 3)
+        self.turn_rows = RowsModel(["turn", "tokens", ""])
+        self.turns = QTableView()
+        self.turns.setModel(self.turn_rows)
         self.turns.setObjectName("turn-counts")
-        self.turns.setHorizontalHeaderLabels(["turn", "tokens", ""])
         self.turns.verticalHeader().hide()
         self.turns.horizontalHeader().setStretchLastSection(True)
         self.turns.setMaximumHeight(160)
@@ -200,18 +202,16 @@ class PromptPane(QWidget):
         self.notice.setText(message)
         self.notice.show()
         self.dropped.hide()
-        self.turns.setRowCount(0)
+        self.turn_rows.set_rows([])
         self.text.clear()
 
     def _show_turns(self, prompt: ChatPrompt) -> None:
-        self.turns.setRowCount(len(prompt.turns))
-        for row, turn in enumerate(prompt.turns):
-            cells = [turn.role, "?" if turn.tokens is None else f"{turn.tokens:,}", "dropped" if turn.dropped else ""]
-            for column, value in enumerate(cells):
-                item = QTableWidgetItem(value)
-                if turn.dropped:
-                    item.setForeground(QColor("#b00020"))
-                self.turns.setItem(row, column, item)
+        rows = [
+            [turn.role, "?" if turn.tokens is None else f"{turn.tokens:,}", "dropped" if turn.dropped else ""]
+            for turn in prompt.turns
+        ]
+        dropped = {row: DROPPED_COLOUR for row, turn in enumerate(prompt.turns) if turn.dropped}
+        self.turn_rows.set_rows(rows, dropped)
         self.turns.resizeColumnsToContents()
 
     def _show_text(self, tokens: Tokenization) -> None:

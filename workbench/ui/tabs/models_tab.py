@@ -18,8 +18,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -28,6 +27,7 @@ from workbench import models
 from workbench.engine.numerics import NUMERICS
 from workbench.errors import WorkbenchError
 from workbench.models import library as model_library
+from workbench.ui.models import RowsModel
 from workbench.ui.tabs.servers_panel import ServersPanel
 from workbench.ui.workers import LatestJob
 
@@ -83,14 +83,15 @@ class ModelsTab(QWidget):
 
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.table = QTableWidget(0, len(COLUMNS))
+        self.rows = RowsModel(COLUMNS)
+        self.table = QTableView()
+        self.table.setModel(self.rows)
         self.table.setObjectName("models-table")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.itemSelectionChanged.connect(self._show_selected)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_selected())
         buttons = QHBoxLayout()
         for text, slot in [
             ("Add GGUF…", self.add_dialog),
@@ -204,21 +205,22 @@ class ModelsTab(QWidget):
         except WorkbenchError as err:
             self.message.emit(str(err))
             return
-        self.table.setRowCount(len(self.found))
-        for row, info in enumerate(self.found):
-            cells = [
-                "★" if info.is_default else "",
-                info.name,
-                info.architecture,
-                f"{info.parameter_count / 1e6:,.0f} M",
-                info.quantization,
-                f"{info.size_bytes / 2**20:,.0f} MiB",
-                f"{info.context_length:,}" if info.context_length else "—",
-                f"{info.vocab_size:,}" if info.vocab_size else "—",
-                info.source,
-            ]
-            for column, text in enumerate(cells):
-                self.table.setItem(row, column, QTableWidgetItem(text))
+        rows = []
+        for info in self.found:
+            rows.append(
+                [
+                    "★" if info.is_default else "",
+                    info.name,
+                    info.architecture,
+                    f"{info.parameter_count / 1e6:,.0f} M",
+                    info.quantization,
+                    f"{info.size_bytes / 2**20:,.0f} MiB",
+                    f"{info.context_length:,}" if info.context_length else "—",
+                    f"{info.vocab_size:,}" if info.vocab_size else "—",
+                    info.source,
+                ]
+            )
+        self.rows.set_rows(rows)
         self.table.resizeColumnsToContents()
         paths = [info.path for info in self.found]
         self.table.selectRow(paths.index(select_path) if select_path in paths else 0)

@@ -17,8 +17,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPushButton,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from workbench.library.templates import GenerationSettings, body_diff
 from workbench.stops import format_stop_list
+from workbench.ui.models import RowsModel
 
 
 def _format(colour: str, bold: bool = False, italic: bool = False) -> QTextCharFormat:
@@ -60,9 +60,11 @@ class ExamplesTable(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.table = QTableWidget(0, 0)
+        self.rows = RowsModel([], editable=True)
+        self.table = QTableView()
+        self.table.setModel(self.rows)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.itemChanged.connect(lambda _item: self.changed.emit())
+        self.rows.edited.connect(self.changed.emit)
         self.column_name = QLineEdit(placeholderText="new column, e.g. reasoning")
         add_row = QPushButton("+ example")
         add_row.clicked.connect(self.add_row)
@@ -82,40 +84,31 @@ class ExamplesTable(QWidget):
         keys: dict[str, None] = {}
         for example in examples:
             keys.update(dict.fromkeys(example))
-        self.table.blockSignals(True)
-        self.table.setColumnCount(len(keys))
-        self.table.setHorizontalHeaderLabels(list(keys))
-        self.table.setRowCount(len(examples))
-        for row, example in enumerate(examples):
-            for column, key in enumerate(keys):
-                self.table.setItem(row, column, QTableWidgetItem(str(example.get(key, ""))))
-        self.table.blockSignals(False)
+        self.rows.headers = list(keys)
+        self.rows.set_rows([[str(example.get(key, "")) for key in keys] for example in examples])
 
     def examples(self) -> tuple[dict[str, str], ...]:
-        keys = [self.table.horizontalHeaderItem(c).text() for c in range(self.table.columnCount())]
         rows = []
-        for row in range(self.table.rowCount()):
-            cells = {
-                key: (self.table.item(row, c).text() if self.table.item(row, c) else "") for c, key in enumerate(keys)
-            }
+        for row in self.rows.rows:
+            cells = dict(zip(self.rows.headers, row, strict=True))
             if any(cells.values()):
                 rows.append(cells)
         return tuple(rows)
 
     def add_row(self) -> None:
-        self.table.insertRow(self.table.rowCount())
+        self.rows.append_row()
         self.changed.emit()
 
     def remove_row(self) -> None:
-        row = self.table.currentRow() if self.table.currentRow() >= 0 else self.table.rowCount() - 1
+        current = self.table.currentIndex()
+        row = current.row() if current.isValid() else self.rows.rowCount() - 1
         if row >= 0:
-            self.table.removeRow(row)
+            self.rows.remove_row(row)
             self.changed.emit()
 
     def add_column(self) -> None:
-        name = self.column_name.text().strip() or f"field{self.table.columnCount() + 1}"
-        self.table.insertColumn(self.table.columnCount())
-        self.table.setHorizontalHeaderItem(self.table.columnCount() - 1, QTableWidgetItem(name))
+        name = self.column_name.text().strip() or f"field{self.rows.columnCount() + 1}"
+        self.rows.append_column(name)
         self.column_name.clear()
         self.changed.emit()
 

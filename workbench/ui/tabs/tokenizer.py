@@ -15,8 +15,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QTextEdit,
     QToolButton,
     QVBoxLayout,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 from workbench.errors import WorkbenchError
 from workbench.text import tokenizers
 from workbench.text.display import Utf16Index, summary_line
+from workbench.ui.models import RowsModel
 from workbench.ui.token_column import HIGHLIGHT_COLOUR, TokenColumn
 from workbench.ui.workers import TokenizeJob, TokenizeThread
 
@@ -85,31 +85,27 @@ class TokenizerPane(QWidget):
         return str(self.picker.currentData())
 
 
-class PriceTable(QTableWidget):
+class PriceTable(QTableView):
     """Editable US$ per million input tokens; kept in the settings."""
 
     pricesChanged = Signal()
 
     def __init__(self) -> None:
-        super().__init__(0, 3)
-        self.setHorizontalHeaderLabels(["model", "encoding", "US$ / 1M input tokens"])
+        super().__init__()
+        self.rows = RowsModel(["model", "encoding", "US$ / 1M input tokens"], editable=True)
+        self.setModel(self.rows)
         self.horizontalHeader().setStretchLastSection(True)
         self.verticalHeader().hide()
         self.set_prices(tokenizers.DEFAULT_PRICES)
-        self.itemChanged.connect(lambda _item: self.pricesChanged.emit())
+        self.rows.edited.connect(self.pricesChanged.emit)
 
     def set_prices(self, prices: list[tokenizers.Price]) -> None:
-        self.blockSignals(True)
-        self.setRowCount(len(prices))
-        for row, price in enumerate(prices):
-            for column, value in enumerate((price.model, price.encoding, f"{price.usd_per_million:g}")):
-                self.setItem(row, column, QTableWidgetItem(value))
-        self.blockSignals(False)
+        self.rows.set_rows([[p.model, p.encoding, f"{p.usd_per_million:g}"] for p in prices])
 
     def prices(self) -> list[tokenizers.Price]:
         found = []
-        for row in range(self.rowCount()):
-            cells = [self.item(row, c).text().strip() if self.item(row, c) else "" for c in range(3)]
+        for row in self.rows.rows:
+            cells = [cell.strip() for cell in row]
             try:
                 found.append(tokenizers.Price(cells[0], cells[1], float(cells[2])))
             except ValueError:
