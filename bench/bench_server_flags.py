@@ -1,9 +1,10 @@
 """Which llama-server flags give the workbench's local numbers: the same 60-cell grid (2 sentiment templates x
 30 cases, greedy, 4 tokens, 4 requests in flight) locally in the reference numerics and on llama.cpp's own
 llama-server started with each candidate flag set; prints how many outputs equal the local run and both
-accuracies. The smallest set that gives 60/60 is llama_server.SAME_NUMBERS (the README's command).
+accuracies (2026-12-08: no set gave 60/60; see docs/BENCHMARKS.md).
 
-    .venv/bin/python bench/bench_server_flags.py        # needs: python bench/llamacpp_tools.py llama-server
+    .venv/bin/python bench/bench_server_flags.py [WORD...]   # only the candidates whose label has a WORD
+    (needs: python bench/llamacpp_tools.py llama-server)
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ CANDIDATES = {
     "README before (reference, --no-repack)": llama_server.REFERENCE,
     "+ --no-cache-prompt": [*llama_server.REFERENCE, "--no-cache-prompt"],
     "+ -no-kvu": [*llama_server.REFERENCE, "-no-kvu"],
-    "+ -no-kvu --no-cache-prompt": llama_server.SAME_NUMBERS,
-    "+ -no-kvu --swa-full --no-cache-prompt": [*llama_server.SAME_NUMBERS, "--swa-full"],
+    "+ -no-kvu --no-cache-prompt": llama_server.README_FLAGS,
+    "+ -no-kvu --swa-full --no-cache-prompt": [*llama_server.README_FLAGS, "--swa-full"],
+    "+ -no-kvu --no-cache-prompt -np 1": [*llama_server.README_FLAGS, "-np", "1"],
+    "reference -np 1": [*llama_server.REFERENCE, "-np", "1"],
 }
 
 
@@ -59,7 +62,10 @@ def main() -> None:
     gemma = str(models.default_model_path())
     local, local_accuracy = grid(store, models.DEFAULT_MODEL_NAME)
     print(f"local reference run: {len(local)} cells, accuracy {local_accuracy:.3f}")
+    wanted = sys.argv[1:]  # labels containing one of these words; all when none is given
     for label, flags in CANDIDATES.items():
+        if wanted and not any(word in label for word in wanted):
+            continue
         process, url = llama_server.start(gemma, "gemma", folder, flags)
         try:
             from workbench.engine.openai_compat.endpoint import Endpoint

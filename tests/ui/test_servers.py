@@ -4,7 +4,7 @@ real OpenAI-compatible server on 127.0.0.1, the window loads it, and the Playgro
 from __future__ import annotations
 
 import pytest
-from windows import open_window
+from windows import open_window, run_playground
 
 from workbench import models
 from workbench.engine.base import RAW_ONLY
@@ -37,17 +37,7 @@ def test_a_saved_server_is_checked_loaded_and_run(qtbot, window, llama_server):
     panel.use()
     qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.source == "remote", timeout=30_000)
     assert window.model_info.name == "lab/smol"
-    playground = window.playground
-    window.tabs.setCurrentWidget(playground)
-    qtbot.waitUntil(playground.run_button.isEnabled, timeout=10_000)
-    playground.prompt.setPlainText("The sky is")
-    playground.temperature.set_value(0.0)
-    playground.max_tokens.set_value(4)
-    playground.run()
-    qtbot.waitUntil(
-        lambda: playground.run_button.isEnabled() and bool(playground.columns[0].view.tokens), timeout=60_000
-    )
-    steps = playground.columns[0].view.tokens
+    (steps,) = run_playground(qtbot, window, "The sky is", temperature=0.0, max_tokens=4)
     assert steps and all(s.probabilities == RAW_ONLY for s in steps)
     card = describe(steps[0])
     assert "token id not reported by the server" in card and "raw probabilities only" in card

@@ -49,7 +49,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
         text = (
             f"{args.name}: a {report['server']} server at {report['base_url']}, answering with "
             f"{report['server_model']} (serves: {', '.join(report['models'])}); takes {', '.join(report['accepts'])}; "
-            f"tokenize {'yes' if report['tokenize'] else 'no'}\nsame numbers as local: {report['same_numbers']}"
+            f"tokenize {'yes' if report['tokenize'] else 'no'}\nnumbers vs local: {report['numbers']}"
         )
         opts.emit(args, report, text)
     else:
