@@ -14,10 +14,10 @@ from workbench import experiments
 from workbench.engine.base import SamplingParams
 from workbench.errors import InputError, TemplateError
 from workbench.experiments import grid as grid_module
-from workbench.experiments.scoring import compare as score_answer
 from workbench.library import files as library_files
 from workbench.library.datasets import Case, Dataset
 from workbench.library.templates import AnswerRule, Template
+from workbench.scoring.answers import compare as score_answer
 from workbench.store import Store
 
 GREEDY = experiments.Config(SamplingParams(temperature=0.0, seed=3), max_tokens=4, stop=("\n",))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from workbench.errors import TemplateError
-from workbench.experiments.scoring import agreement, final_number, first_choice, majority, rule_for, score_output
 from workbench.experiments.stats import mcnemar_exact, paired_test, wilson, win_rate
 from workbench.library.datasets import Case
 from workbench.library.templates import AnswerRule
+from workbench.scoring.answers import agreement, final_number, first_choice, majority, rule_for, score_output
 
 LABELS = ("positive", "neutral", "negative")
 SENTIMENT = Case("1", {"text": "x"}, "positive", LABELS)

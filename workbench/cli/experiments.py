@@ -11,9 +11,9 @@ from workbench import experiments
 from workbench.cli import options as opts
 from workbench.engine.base import SamplingParams
 from workbench.errors import InputError
-from workbench.experiments.scoring import SCORER_NAMES
 from workbench.library.datasets import read_dataset
 from workbench.models.engines import GridEngines
+from workbench.scoring.answers import SCORER_NAMES
 from workbench.stops import parse_stop
 
 

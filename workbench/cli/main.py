@@ -121,11 +121,25 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.cli.connections import add_parsers as add_connection_parsers
 
     add_connection_parsers(commands)
+    from workbench.cli.scoring import add_parsers as add_scoring_parsers
+
+    add_scoring_parsers(commands)
     return parser
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from workbench.cli import chat, connections, experiments, explore, generation, history, library, models, tokens
+    from workbench.cli import (
+        chat,
+        connections,
+        experiments,
+        explore,
+        generation,
+        history,
+        library,
+        models,
+        scoring,
+        tokens,
+    )
 
     handler = {
         "gui": generation.cmd_gui,
@@ -146,6 +160,9 @@ def dispatch(args: argparse.Namespace) -> int:
         "rate": experiments.cmd_rate,
         "score": explore.cmd_score,
         "tree": explore.cmd_tree,
+        "rescore": scoring.cmd_rescore,
+        "label": scoring.cmd_label,
+        "calibrate": scoring.cmd_calibrate,
     }[args.command]
     return handler(args)
 

@@ -15,9 +15,9 @@ from workbench import models
 from workbench.chat.prompting import prompt_for_model, uses_special_tokens
 from workbench.engine.base import SamplingParams, sample_seed, seed_or_fresh
 from workbench.errors import InputError, TemplateError
-from workbench.experiments.scoring import rule_for
 from workbench.library.datasets import Case
 from workbench.library.templates import GenerationSettings, Template, render
+from workbench.scoring.answers import rule_for
 
 LARGE_GRID = 10_000  # more cells than this need an explicit yes
 

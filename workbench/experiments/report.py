@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.engine.numerics import NOISE_MARK, noise_note
-from workbench.experiments.scoring import agreement, compare, is_correct, majority
 from workbench.experiments.stats import paired_test, wilson, win_rate
 from workbench.library.datasets import Case
 from workbench.library.templates import AnswerRule
+from workbench.scoring.answers import agreement, compare, is_correct, majority
 
 
 def group_label(run: dict[str, Any], spec: dict[str, Any]) -> str:
@@ -28,7 +28,7 @@ def group_label(run: dict[str, Any], spec: dict[str, Any]) -> str:
     return label
 
 
-def _groups(runs: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def groups_of(runs: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
         groups[group_label(run, spec)].append(run)
@@ -95,7 +95,7 @@ def summarize(store, experiment_id: int) -> dict[str, Any]:
     experiment = store.experiment(experiment_id)
     spec = experiment["spec"]
     runs = store.experiment_runs(experiment_id, with_tokens=False)
-    groups = _groups(runs, spec)
+    groups = groups_of(runs, spec)
     wins = _win_counts(store, experiment_id, spec)
     summary = [_group_summary(label, rows, wins.get(label)) for label, rows in groups.items()]
     pairwise = []

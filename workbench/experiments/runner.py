@@ -17,9 +17,9 @@ from workbench.engine.base import Backend, Cancel, GenerationRequest
 from workbench.engine.numerics import choice_spread, other_numerics, within_noise
 from workbench.errors import RemoteError, WorkbenchError
 from workbench.experiments.grid import Config, cell_config, template_key
-from workbench.experiments.scoring import compare, score_output, verbalized
 from workbench.library.datasets import Case
 from workbench.library.templates import AnswerRule
+from workbench.scoring.answers import compare, score_output, verbalized
 
 
 @dataclass(frozen=True)

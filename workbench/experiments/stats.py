@@ -53,3 +53,37 @@ def win_rate(wins: int, ties: int, losses: int) -> float | None:
     """Ties count half; None when there were no comparisons."""
     total = wins + ties + losses
     return (wins + ties / 2) / total if total else None
+
+
+@dataclass(frozen=True)
+class PairedScores:
+    """Graded scores of two prompts on the same cases: the mean difference (a - b) with a paired bootstrap
+    95% interval, and the Wilcoxon signed-rank p-value (scipy)."""
+
+    n: int
+    mean_difference: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value is not None and self.p_value < 0.05
+
+
+BOOTSTRAP_ROUNDS = 10_000
+
+
+def paired_scores(a: dict[str, float], b: dict[str, float], seed: int = 0) -> PairedScores:
+    import numpy as np
+    from scipy.stats import wilcoxon
+
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        return PairedScores(0, None, None, None, None)
+    differences = np.array([a[c] - b[c] for c in shared], dtype=float)
+    rng = np.random.default_rng(seed)
+    means = differences[rng.integers(0, len(differences), (BOOTSTRAP_ROUNDS, len(differences)))].mean(axis=1)
+    low, high = (float(x) for x in np.quantile(means, [0.025, 0.975]))
+    p_value = 1.0 if not differences.any() else float(wilcoxon(differences, zero_method="wilcox").pvalue)
+    return PairedScores(len(shared), float(differences.mean()), low, high, p_value)

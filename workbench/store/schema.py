@@ -322,6 +322,45 @@ def _migration_10(db: sqlite_utils.Database) -> None:
     db["grid_runs"].add_column("endpoint", str)  # JSON: engine, base URL, server model, key source
 
 
+def _migration_11(db: sqlite_utils.Database) -> None:
+    """Named scorings of an experiment's outputs (re-scoring never regenerates), each cell's score under
+    each, and the user's own labels of cells (pass/fail, an optional 1-5 grade and a note)."""
+    db["scorings"].create(
+        {
+            "id": int,
+            "experiment_id": int,
+            "name": str,
+            "assertions": str,  # JSON: the AssertionSet
+            "judge": str,  # the default judge model it used ("" none)
+            "created_at": str,
+            "status": str,  # running, done
+        },
+        pk="id",
+        not_null={"name", "assertions"},
+        foreign_keys=[("experiment_id", "experiments", "id")],
+    )
+    db["scorings"].create_index(["experiment_id", "name"], unique=True)
+    db["cell_scores"].create(
+        {"scoring_id": int, "run_id": int, "score": float, "passed": int, "error": str, "results": str},
+        pk=("scoring_id", "run_id"),
+        foreign_keys=[("scoring_id", "scorings", "id"), ("run_id", "grid_runs", "id")],
+    )
+    db["labels"].create(
+        {
+            "run_id": int,
+            "experiment_id": int,
+            "passed": int,
+            "grade": int,  # 1-5 or NULL
+            "note": str,
+            "rater": str,
+            "created_at": str,
+        },
+        pk="run_id",
+        foreign_keys=[("run_id", "grid_runs", "id"), ("experiment_id", "experiments", "id")],
+    )
+    db["labels"].create_index(["experiment_id"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
@@ -333,5 +372,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_8,
     _migration_9,
     _migration_10,
+    _migration_11,
 ]
 FTS_COLUMNS = {"templates": ["name", "description", "body", "tags"], "runs": ["prompt"], "samples": ["text"]}

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 from workbench import experiments, models
 from workbench.engine.base import SEED_RANGE, SamplingParams
 from workbench.errors import WorkbenchError
-from workbench.experiments.scoring import SCORER_NAMES
 from workbench.library import presets
+from workbench.scoring.answers import SCORER_NAMES
 from workbench.stops import parse_stop_list
 
 

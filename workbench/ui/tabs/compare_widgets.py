@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPus
 from workbench import experiments
 from workbench.engine.base import TokenStep
 from workbench.engine.numerics import noise_note
-from workbench.experiments.scoring import is_correct
+from workbench.scoring.answers import is_correct
 from workbench.ui.token_view import ProbabilityLegend, TokenPopup, TokenView
 
 BAR_COLOUR = QColor("#4a90d9")

@@ -1,0 +1,144 @@
+"""`workbench rescore`, `label` and `calibrate`: score a finished experiment again with any assertions (nothing is
+generated again), label its cells yourself, and see whether a scorer agrees with you."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from workbench.cli import options as opts
+from workbench.errors import InputError
+from workbench.experiments import rescoring
+from workbench.scoring import AssertionSet
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    rescore = commands.add_parser(
+        "rescore", help="score a finished experiment's outputs again with other assertions (nothing is regenerated)"
+    )
+    rescore.add_argument("experiment", type=int)
+    source = rescore.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--scorer",
+        help='comma-separated TYPE or TYPE:VALUE, e.g. chrf,contains:猫,"llm-rubric:is one polite sentence"',
+    )
+    source.add_argument("--assertions", type=Path, help="a YAML/JSON file: a list of promptfoo-style assertions")
+    rescore.add_argument("--threshold", type=float, help="pass when the weighted mean score reaches this")
+    rescore.add_argument("--name", help="what to call this scoring (default: its assertions)")
+    rescore.add_argument("--judge", help="judge model for judge assertions (default: the embedded instruct model)")
+    rescore.add_argument("--parallel", type=int, help="judge calls decoded together / in flight")
+    rescore.add_argument("--allow-code", action="store_true", help="let python assertions from a file run")
+    rescore.add_argument("--json", action="store_true")
+
+    label = commands.add_parser("label", help="your own verdict on a comparison cell (by its run id)")
+    label.add_argument("run", type=int, help="the cell's run id (workbench export --experiment ID shows them)")
+    label.add_argument("verdict", choices=("pass", "fail", "clear"))
+    label.add_argument("--grade", type=int, choices=range(1, 6), metavar="1-5")
+    label.add_argument("--note", default="")
+    label.add_argument("--json", action="store_true")
+
+    calibrate = commands.add_parser("calibrate", help="a scoring's agreement with your labels: kappa, confusion")
+    calibrate.add_argument("experiment", type=int)
+    calibrate.add_argument("--scoring", required=True, help="the scoring's name (workbench experiments show ID)")
+    calibrate.add_argument("--json", action="store_true")
+
+
+def _store():
+    from workbench.cli.library import library_store
+
+    return library_store()
+
+
+def _assertions(args: argparse.Namespace) -> AssertionSet:
+    if args.scorer:
+        parsed = AssertionSet.parse_names(args.scorer)
+        return AssertionSet(parsed.assertions, args.threshold)
+    import yaml
+
+    text = opts.read_text_file(args.assertions, "assertions file")
+    try:
+        items = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise InputError(f"{args.assertions} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if isinstance(items, dict):
+        items = items.get("assert")
+    return AssertionSet.from_list(items, args.threshold, where=str(args.assertions))
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    store = _store()
+    assertions = _assertions(args)
+    if args.parallel is not None and args.parallel < 1:
+        raise InputError(f"--parallel must be >= 1 (got {args.parallel})")
+
+    def progress(done: int, total: int) -> None:
+        if not args.json:
+            print(f"\rjudged {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    try:
+        done = rescoring.rescore(
+            store, args.experiment, assertions, args.name, args.judge, args.parallel, progress, args.allow_code
+        )
+    finally:
+        if assertions.has_judges and not args.json:
+            print(file=sys.stderr)
+    report = rescoring.scoring_summary(store, args.experiment, done.name)
+    report.update(cells=done.cells, scorer_errors=done.errors, assertions=assertions.to_dict())
+    opts.emit(args, report, summary_text(report))
+    return 0
+
+
+def summary_text(report: dict) -> str:
+    lines = [f"experiment {report['experiment_id']} scored as {report['scoring']!r}"]
+    if report.get("scorer_errors"):
+        lines.append(f"{report['scorer_errors']} cell(s) could not be scored (see the cell's results)")
+    for row in report["summary"]:
+        if row["pass_rate"] is None:
+            lines.append(f"{row['template']}: nothing scored ({row['scorer_errors']} scorer errors)")
+            continue
+        lines.append(
+            f"{row['template']}: pass {row['pass_rate']:.0%} [{row['ci_low']:.0%}, {row['ci_high']:.0%}]  "
+            f"mean score {row['mean_score']:.3f}  n={row['n']}"
+        )
+    for pair in report["pairwise"]:
+        if pair["mean_difference"] is None:
+            continue
+        lines.append(
+            f"{pair['a']} vs {pair['b']}: McNemar p={pair['mcnemar_p']:.3g}; mean score difference "
+            f"{pair['mean_difference']:+.3f} [{pair['difference_ci_low']:+.3f}, {pair['difference_ci_high']:+.3f}], "
+            f"Wilcoxon p={pair['wilcoxon_p']:.3g}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    store = _store()
+    passed = None if args.verdict == "clear" else args.verdict == "pass"
+    store.save_label(args.run, passed, args.grade, args.note)
+    document = {"run_id": args.run, "passed": passed, "grade": args.grade, "note": args.note}
+    opts.emit(args, document, f"cell {args.run}: {args.verdict}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    report = rescoring.calibration(_store(), args.experiment, args.scoring)
+    opts.emit(args, report, calibration_text(report))
+    return 0
+
+
+def calibration_text(report: dict) -> str:
+    c = report["confusion"]
+    lines = [f"{report['scoring']} against your labels: {report['n']} cell(s) with both"]
+    if report["n"]:
+        kappa = "undefined" if report["kappa"] is None else f"{report['kappa']:.2f}"
+        if report["kappa_low"] is not None:
+            kappa += f" [{report['kappa_low']:.2f}, {report['kappa_high']:.2f}]"
+        lines.append(f"agreement {report['agreement']:.0%}, Cohen's kappa {kappa}")
+        lines.append(
+            f"              judge pass  judge fail\nyou pass      {c['you_pass_judge_pass']:>10}  "
+            f"{c['you_pass_judge_fail']:>10}\nyou fail      {c['you_fail_judge_pass']:>10}  "
+            f"{c['you_fail_judge_fail']:>10}"
+        )
+    lines.append(report["verdict"])
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""Scoring many cells with their assertion sets, as one job: the deterministic checks and reference metrics
+at once, every judge call of the same judge model as one grid (`Backend.generate_many`: batched locally, K
+in flight on a server). A check that cannot be made is that assertion's error; the other cells go on."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from workbench.engine.base import Backend
+from workbench.errors import InputError, WorkbenchError
+from workbench.library.templates import AnswerRule
+from workbench.scoring import answers
+from workbench.scoring.assertions import (
+    ANSWER_RULES,
+    CODE,
+    JUDGES,
+    REFERENCE_METRICS,
+    Assertion,
+    AssertionResult,
+    AssertionSet,
+    CellScore,
+    combine,
+)
+from workbench.scoring.checks import CellContext, CheckError, check_metric, check_text
+from workbench.scoring.code import run_python
+from workbench.scoring.judges import (
+    JUDGE_TEMPLATES,
+    PRIMERS,
+    JudgeCall,
+    judge_variables,
+    judged_result,
+    language_of,
+)
+
+DEFAULT_JUDGE = "instruct"  # models.INSTRUCT_MODEL_NAME: the embedded instruction-tuned model
+
+JudgeEngines = Callable[[str], Backend]  # a judge model's name -> an open backend (the caller closes them)
+RenderJudge = Callable[[str, dict, Backend], str]  # template name, variables, judge -> the judge's prompt
+
+
+@dataclass
+class ScoringJob:
+    cells: Sequence[CellContext]
+    sets: Sequence[AssertionSet]  # one per cell
+    allow_code: Sequence[bool] | None = None  # per cell: may a `python` assertion run (False: from data)
+
+
+def error_result(assertion: Assertion, message: str) -> AssertionResult:
+    return AssertionResult(assertion.label, assertion.type, None, None, None, "", message, assertion.weight)
+
+
+def check_one(assertion: Assertion, ctx: CellContext, allow_code: bool = True) -> AssertionResult:
+    """Every assertion that needs no model; a judge is made by `score_cells`."""
+    try:
+        if assertion.type in REFERENCE_METRICS:
+            return check_metric(assertion, ctx)
+        if assertion.type in CODE:
+            if not allow_code:
+                raise CheckError("python assertions from a dataset or an imported suite run only with --allow-code")
+            return run_python(assertion, ctx)
+        if assertion.type in ANSWER_RULES:
+            return answer_rule(assertion, ctx)
+        return check_text(assertion, ctx)
+    except CheckError as err:
+        return error_result(assertion, str(err))
+
+
+def answer_rule(assertion: Assertion, ctx: CellContext) -> AssertionResult:
+    if ctx.case.expected is None:
+        raise CheckError(f"case '{ctx.case.id}' has no `expected` answer for {assertion.type}")
+    scored = answers.score_output(ctx.output, ctx.case, AnswerRule(assertion.type))
+    score = scored.score or 0.0
+    reason = f"read {scored.answer!r}, expected {ctx.case.expected!r}"
+    return AssertionResult(assertion.label, assertion.type, score, score >= 1.0, score, reason, weight=assertion.weight)
+
+
+def score_cells(
+    job: ScoringJob,
+    judges: JudgeEngines | None = None,
+    render: RenderJudge | None = None,
+    width: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[CellScore]:
+    """Each cell's CellScore, in order. `judges` opens a judge model by name (needed when a set has a
+    judge); `render` turns a judge template and its variables into the judge model's prompt."""
+    results: list[list[AssertionResult | None]] = []
+    pending: dict[str, list[tuple[int, int, JudgeCall]]] = defaultdict(list)
+    for index, (ctx, assertion_set) in enumerate(zip(job.cells, job.sets, strict=True)):
+        allowed = job.allow_code[index] if job.allow_code is not None else True
+        row: list[AssertionResult | None] = []
+        for position, assertion in enumerate(assertion_set.assertions):
+            if assertion.type in JUDGES:
+                row.append(None)
+                pending[assertion.provider or DEFAULT_JUDGE].append((index, position, _judge_call(assertion, ctx)))
+            else:
+                row.append(check_one(assertion, ctx, allowed))
+        results.append(row)
+    for provider, calls in pending.items():
+        _run_judges(provider, calls, results, judges, render, width, on_progress)
+    return [combine([r for r in row if r is not None], s.threshold) for row, s in zip(results, job.sets, strict=True)]
+
+
+def _judge_call(assertion: Assertion, ctx: CellContext) -> JudgeCall:
+    """The judge's template and variables; the prompt is rendered once the judge model is open."""
+    template = JUDGE_TEMPLATES[(assertion.type, language_of(assertion, ctx))]
+    try:
+        return JudgeCall(assertion, template, judge_variables(assertion, ctx))
+    except CheckError as err:
+        return JudgeCall(assertion, template, error=str(err))
+
+
+def _run_judges(provider, calls, results, judges, render, width, on_progress) -> None:
+    if judges is None or render is None:
+        raise InputError("a judge assertion needs a judge model (none was given to score with)")
+    ready = [(i, p, c) for i, p, c in calls if not c.error]
+    for i, p, c in calls:
+        if c.error:
+            results[i][p] = error_result(c.assertion, c.error)
+    if not ready:
+        return
+    try:
+        backend = judges(provider)
+    except WorkbenchError as err:
+        for i, p, c in ready:
+            results[i][p] = error_result(
+                c.assertion, f"judge error: judge model '{provider}' could not be opened: {err}"
+            )
+        return
+    try:
+        prompts = [replace(c, prompt=render(c.template, c.variables, backend) + primer(c)) for _, _, c in ready]
+    except WorkbenchError as err:
+        for i, p, c in ready:
+            results[i][p] = error_result(c.assertion, f"judge error: the judge prompt could not be made: {err}")
+        return
+    done = [0]
+
+    def progress(_index: int, _outcome: object) -> None:
+        done[0] += 1
+        if on_progress:
+            on_progress(done[0], len(prompts))
+
+    outcomes = backend.generate_many([c.request() for c in prompts], width, on_done=progress)
+    for (i, p, _), call, outcome in zip(ready, prompts, outcomes, strict=True):
+        try:
+            results[i][p] = judged_result(call, outcome if outcome is not None else WorkbenchError("not run"))
+        except CheckError as err:
+            results[i][p] = error_result(call.assertion, str(err))
+
+
+def primer(call: JudgeCall) -> str:
+    return PRIMERS["zh" if call.template.endswith("-zh") else "en"]

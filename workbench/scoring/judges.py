@@ -1,0 +1,120 @@
+"""Model judges (`llm-rubric`, `factuality`, `closed-qa`): the judge's prompt is a library template, the
+judge any model the workbench can open, and the verdict is read from the judge's own probabilities: the
+first answer token's alternatives give P(PASS) against P(FAIL), so a cell shows how sure the judge was. A
+judge whose answer starts with neither is a judge error kept with its raw text, never a silent 0."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.engine.base import GenerationRequest, SamplingParams
+from workbench.scoring.assertions import Assertion, AssertionResult
+from workbench.scoring.checks import CellContext, CheckError
+
+JUDGE_TEMPLATES = {
+    ("llm-rubric", "en"): "judge-rubric-en",
+    ("llm-rubric", "zh"): "judge-rubric-zh",
+    ("factuality", "en"): "judge-factuality-en",
+    ("factuality", "zh"): "judge-factuality-zh",
+    ("closed-qa", "en"): "judge-closed-qa-en",
+    ("closed-qa", "zh"): "judge-closed-qa-zh",
+}
+VERDICTS = {"pass": ("PASS", "通过"), "fail": ("FAIL", "不通过")}
+JUDGE_MAX_TOKENS = 48
+JUDGE_ALTERNATIVES = 20
+
+
+@dataclass(frozen=True)
+class JudgeCall:
+    """One judgement to make: the judge template, its variables, and once the judge model is open the
+    prompt rendered for it; `error` when the variables could not be made (no rubric, no reference)."""
+
+    assertion: Assertion
+    template: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    prompt: str = ""
+    error: str = ""
+
+    def request(self) -> GenerationRequest:
+        return GenerationRequest(
+            self.prompt,
+            SamplingParams(temperature=0.0, seed=0),
+            max_tokens=JUDGE_MAX_TOKENS,
+            top_logprobs=JUDGE_ALTERNATIVES,
+            special=True,
+        )
+
+
+def judge_variables(assertion: Assertion, ctx: CellContext) -> dict[str, Any]:
+    variables: dict[str, Any] = {"output": ctx.output, "input": ctx.prompt}
+    if assertion.type == "llm-rubric":
+        if not isinstance(assertion.value, str) or not assertion.value.strip():
+            raise CheckError("llm-rubric needs a rubric as its value")
+        variables["rubric"] = assertion.value
+    else:
+        variables["reference"] = str(assertion.value) if assertion.value else ctx.reference()
+        variables["question"] = str(ctx.case.vars.get("question") or ctx.case.vars.get("text") or ctx.prompt)
+    return variables
+
+
+PRIMERS = {"en": "Verdict:", "zh": "判定:"}  # the judge's answer starts here, so its next token is the verdict
+
+
+def language_of(assertion: Assertion, ctx: CellContext) -> str:
+    """The judge speaks the language of its instruction: the rubric, else the reference."""
+    from workbench.scoring.checks import is_chinese
+
+    if assertion.type == "llm-rubric":
+        return "zh" if is_chinese(str(assertion.value or "")) else "en"
+    reference = str(assertion.value or ctx.case.vars.get("reference") or ctx.case.expected or "")
+    return "zh" if is_chinese(reference) else "en"
+
+
+def _prefix_of(piece: str, words: tuple[str, ...]) -> bool:
+    text = piece.strip().strip("*:#\"'“”").upper()
+    return bool(text) and any(word.startswith(text) or text.startswith(word) for word in words)
+
+
+def read_verdict(outcome: Any) -> tuple[float, dict[str, Any]]:
+    """P(pass) from the first token whose alternatives name a verdict (leading spaces, markdown and line
+    breaks are skipped), and what it was read from. Raises CheckError with the raw text when none does."""
+    text = outcome.text
+    for index, step in enumerate(outcome.tokens[:8]):
+        alternatives = [(t.text, t.logprob) for t in step.top]
+        p_pass = sum(math.exp(lp) for piece, lp in alternatives if _prefix_of(piece, VERDICTS["pass"]))
+        p_fail = sum(math.exp(lp) for piece, lp in alternatives if _prefix_of(piece, VERDICTS["fail"]))
+        if p_pass + p_fail > 0 and (_prefix_of(step.text, VERDICTS["pass"] + VERDICTS["fail"])):
+            reading = {
+                "raw": text,
+                "token_index": index,
+                "p_pass_mass": p_pass,
+                "p_fail_mass": p_fail,
+                "alternatives": alternatives[:10],
+            }
+            return p_pass / (p_pass + p_fail), reading
+        if step.text.strip():
+            break
+    raise CheckError(f"judge error: the judge's answer does not start with PASS or FAIL: {text[:200]!r}")
+
+
+def judged_result(call: JudgeCall, outcome: Any) -> AssertionResult:
+    """The verdict of a finished judge call (or the error it met)."""
+    assertion = call.assertion
+    if isinstance(outcome, Exception):
+        raise CheckError(f"judge error: {outcome}")
+    p_pass, reading = read_verdict(outcome)
+    threshold = assertion.effective_threshold()
+    reason = outcome.text.strip().split("\n", 1)[-1].strip() if "\n" in outcome.text.strip() else outcome.text.strip()
+    judge = {"template": call.template, "prompt": call.prompt, **reading}
+    return AssertionResult(
+        assertion.label,
+        assertion.type,
+        p_pass,
+        p_pass >= threshold,
+        p_pass,
+        reason[:500],
+        weight=assertion.weight,
+        judge=judge,
+    )
