@@ -33,10 +33,20 @@ RUN_KEYS = (
 
 
 def run_rows(store, experiment_id: int) -> list[dict[str, Any]]:
+    """Every done cell with its run id, each kept scoring's score, pass and assertion results, and your label."""
     rows = []
+    scorings = {s["name"]: store.cell_scores(s["id"]) for s in store.scorings(experiment_id)}
+    labels = store.labels(experiment_id)
     for run in store.experiment_runs(experiment_id):
-        row = {key: run.get(key) for key in RUN_KEYS}
+        row = {"run_id": run["id"], **{key: run.get(key) for key in RUN_KEYS}}
         row["experiment_id"] = experiment_id
+        row["scorings"] = {
+            name: {k: kept[run["id"]][k] for k in ("score", "passed", "error", "results")}
+            for name, kept in scorings.items()
+            if run["id"] in kept
+        }
+        label = labels.get(run["id"])
+        row["label"] = {k: label[k] for k in ("passed", "grade", "note")} if label else None
         row.update(
             config_index=run["config_index"],
             model_index=run["model_index"],

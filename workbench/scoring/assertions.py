@@ -132,7 +132,7 @@ class AssertionSet:
         """`--scorer chrf,contains:猫,llm-rubric:"is polite"`: comma-separated TYPE or TYPE:VALUE."""
         items: list[dict[str, Any]] = []
         for part in _split_top(text):
-            kind, _, value = part.partition(":")
+            kind, _, value = part.strip('"').partition(":")
             item: dict[str, Any] = {"type": kind.strip()}
             if value:
                 item["value"] = value.strip().strip('"')

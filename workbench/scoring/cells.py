@@ -124,9 +124,7 @@ def _run_judges(provider, calls, results, judges, render, width, on_progress) ->
         backend = judges(provider)
     except WorkbenchError as err:
         for i, p, c in ready:
-            results[i][p] = error_result(
-                c.assertion, f"judge error: judge model '{provider}' could not be opened: {err}"
-            )
+            results[i][p] = error_result(c.assertion, f"judge error: the judge model could not be opened: {err}")
         return
     try:
         prompts = [replace(c, prompt=render(c.template, c.variables, backend) + primer(c)) for _, _, c in ready]

@@ -21,14 +21,14 @@ MARK = "\x1eworkbench-result\x1e"
 
 RUNNER = r"""
 import importlib.util, json, resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (LIMIT, LIMIT))
+resource.setrlimit(resource.RLIMIT_AS, (__LIMIT__, __LIMIT__))
 path, name = sys.argv[1], sys.argv[2]
 spec = importlib.util.spec_from_file_location("user_scorer", path)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 request = json.loads(sys.stdin.read())
 value = getattr(module, name)(request["output"], request["context"])
-sys.stdout.write(MARK + json.dumps(value, default=str) + "\n")
+sys.stdout.write(__MARK__ + json.dumps(value, default=str) + "\n")
 """
 
 
@@ -48,7 +48,7 @@ def parse_target(value: Any) -> tuple[Path, str]:
 def run_python(assertion: Assertion, ctx: CellContext) -> AssertionResult:
     file, name = parse_target(assertion.value)
     context = {"vars": ctx.case.vars, "prompt": ctx.prompt, "expected": ctx.case.expected, "case_id": ctx.case.id}
-    runner = RUNNER.replace("LIMIT", str(MEMORY_LIMIT_BYTES)).replace("MARK", repr(MARK))
+    runner = RUNNER.replace("__LIMIT__", str(MEMORY_LIMIT_BYTES)).replace("__MARK__", repr(MARK))
     try:
         done = subprocess.run(
             [sys.executable, "-I", "-c", runner, str(file), name],

@@ -1,0 +1,105 @@
+"""Re-scoring a finished experiment from the CLI on the real models: reference metrics equal sacrebleu on the
+kept outputs, a model judge reads its verdict from the instruct model's probabilities, nothing is generated
+again, labels give a kappa equal to its hand computation, and each bad input is one clear line."""
+
+from __future__ import annotations
+
+import json
+
+import sacrebleu
+
+from workbench.scoring.agreement import cohen_kappa
+from workbench.store import Store
+
+
+def finished_grid(cli) -> int:
+    grid = ["compare", "--templates", "translate-instruction,translate-fewshot", "--dataset", "translation"]
+    result = cli(*grid, "--max-tokens", "24", "--json", timeout=300)
+    assert result.code == 0, result.stderr
+    assert result.json()["done"] == 24
+    return result.json()["experiment_id"]
+
+
+def outputs(cli, experiment_id: int) -> list[dict]:
+    exported = cli("export", "--experiment", str(experiment_id))
+    assert exported.code == 0, exported.stderr
+    return [json.loads(line) for line in exported.stdout.splitlines()]
+
+
+def generated(rows: list[dict]) -> list[tuple]:
+    return [(r["run_id"], r["output"], r["seed"], r["completion_tokens"]) for r in rows]
+
+
+def test_rescore_judge_label_and_calibrate(cli, isolated_db):
+    experiment_id = finished_grid(cli)
+    before = outputs(cli, experiment_id)
+
+    metrics = cli("rescore", str(experiment_id), "--scorer", "chrf", "--name", "chrf", "--json")
+    assert metrics.code == 0, metrics.stderr
+    report = metrics.json()
+    assert report["cells"] == 24 and report["scorer_errors"] == 0 and len(report["pairwise"]) == 1
+    store = Store(isolated_db)
+    scores = store.cell_scores(store.scoring_id(experiment_id, "chrf"))
+    for row in before:
+        kept = scores[row["run_id"]]["results"][0]
+        chrf = sacrebleu.sentence_chrf(row["output"].strip(), [row["vars"]["reference"]]).score
+        assert kept["value"] == chrf and kept["score"] == chrf / 100
+    pair = report["pairwise"][0]
+    assert pair["difference_ci_low"] <= pair["mean_difference"] <= pair["difference_ci_high"]
+    assert 0 <= pair["wilcoxon_p"] <= 1 and 0 <= pair["mcnemar_p"] <= 1
+
+    rubric = "llm-rubric:The output is written in Chinese characters"
+    judged = cli("rescore", str(experiment_id), "--scorer", rubric, "--name", "judge", "--parallel", "4", "--json")
+    assert judged.code == 0, judged.stderr
+    judge_scores = store.cell_scores(store.scoring_id(experiment_id, "judge"))
+    readable = [s for s in judge_scores.values() if s["error"] is None]
+    assert readable, [s["error"] for s in judge_scores.values()]
+    for kept in readable:
+        result = kept["results"][0]
+        reading = result["judge"]
+        assert result["score"] == reading["p_pass_mass"] / (reading["p_pass_mass"] + reading["p_fail_mass"])
+        assert reading["template"].startswith("judge-rubric-") and reading["prompt"].endswith("Verdict:")
+        assert kept["passed"] == (result["score"] >= 0.5)
+    for kept in judge_scores.values():
+        assert kept["error"] is None or kept["error"].startswith("llm-rubric: judge error:")
+    after = outputs(cli, experiment_id)
+    assert generated(after) == generated(before)  # re-scoring generated nothing
+    assert set(after[0]["scorings"]) == {"chrf", "judge"}
+    assert after[0]["scorings"]["chrf"]["results"][0]["type"] == "chrf"
+
+    chosen = before[:12]
+    for index, row in enumerate(chosen):
+        verdict = "pass" if any("\u4e00" <= ch <= "\u9fff" for ch in row["output"]) or index % 3 == 0 else "fail"
+        assert cli("label", str(row["run_id"]), verdict).code == 0
+    calibrated = cli("calibrate", str(experiment_id), "--scoring", "chrf", "--json")
+    assert calibrated.code == 0, calibrated.stderr
+    document = calibrated.json()
+    labels = store.labels(experiment_id)
+    pairs = [(labels[r["run_id"]]["passed"], scores[r["run_id"]]["passed"]) for r in chosen]
+    assert document["n"] == 12 and document["labels"] == 12
+    assert document["kappa"] == cohen_kappa(pairs)[0]
+    assert sum(document["confusion"].values()) == 12 and document["verdict"]
+
+
+def test_bad_rescoring_inputs_are_one_clear_line(cli, isolated_db):
+    experiment_id = finished_grid(cli)
+    no_reference = cli("rescore", str(experiment_id), "--scorer", "bleu:", "--json")
+    assert no_reference.code == 0  # a metric with an empty value reads the row's reference
+    missing_judge = cli("rescore", str(experiment_id), "--scorer", "llm-rubric:is Chinese", "--judge", "no-such-model")
+    assert missing_judge.code == 0, missing_judge.stderr
+    store = Store(isolated_db)
+    errors = {s["error"] for s in store.cell_scores(store.scoring_id(experiment_id, "llm-rubric")).values()}
+    assert len(errors) == 1 and errors.pop().startswith(
+        "llm-rubric: judge error: the judge model could not be opened: unknown model 'no-such-model'"
+    )
+    assert "24 cell(s) could not be scored" in missing_judge.stdout
+
+    unknown = cli("rescore", str(experiment_id), "--scorer", "javascript:output.length")
+    assert unknown.code != 0 and unknown.stderr.startswith("workbench: --scorer[0]: unknown assertion type")
+    assert len(unknown.stderr.strip().splitlines()) == 1
+    absent = cli("calibrate", str(experiment_id), "--scoring", "nothing")
+    assert absent.code != 0 and "has no scoring named 'nothing'" in absent.stderr
+
+    store.set_experiment(experiment_id, status="running")
+    running = cli("rescore", str(experiment_id), "--scorer", "chrf")
+    assert running.code != 0 and f"experiment {experiment_id} is still running" in running.stderr
