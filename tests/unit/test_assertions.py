@@ -90,7 +90,9 @@ def test_json_checks_use_jsonschema():
 
 
 def test_an_invalid_json_schema_is_a_clear_error():
-    result = run("json-schema", '{"name": 3}', {"type": "no-such-type"})
+    with pytest.raises(InputError, match="assertion: invalid JSON schema: 'no-such-type' is not valid"):
+        Assertion.from_dict({"type": "json-schema", "value": {"type": "no-such-type"}})
+    result = run("json-schema", '{"name": 3}', '{"type": "no-such-type"}')  # a schema given as JSON text
     assert result.error.startswith("invalid JSON schema: 'no-such-type' is not valid")
 
 
@@ -170,6 +172,13 @@ def test_a_cell_score_is_the_weighted_mean_and_an_error_is_never_a_zero():
     broken = AssertionSet.from_list([{"type": "contains", "value": "cat"}, {"type": "chrf"}])
     (unscored,) = score_cells(ScoringJob([ctx("a cat")], [broken]))
     assert unscored.score is None and unscored.passed is None and "chrf: case 'c1'" in unscored.error
+
+
+def test_assertion_values_read_the_case_variables():
+    case = CellContext("猫在睡觉", Case("t1", {"reference": "猫在沙发上睡觉"}, "猫"))
+    assert check_one(Assertion.from_dict({"type": "contains", "value": "{{ expected }}"}), case).passed is True
+    missing = check_one(Assertion.from_dict({"type": "contains", "value": "{{ term }}"}), case)
+    assert missing.error == "the assertion's value uses {{ term }}, which case 't1' does not have"
 
 
 def test_scorer_names_from_the_command_line():

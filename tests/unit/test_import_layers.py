@@ -16,7 +16,7 @@ FLOORS: list[set[str]] = [
     {"errors", "config", "fsutil", "logs", "csvsafe", "stops", "gguf_meta", "clock"},
     {"engine"},
     {"library"},  # records and sandboxed rendering: templates, datasets, chat formats, files
-    {"scoring"},  # assertions, metrics, judges (a judge model is handed in), agreement statistics
+    {"scoring"},  # checks, metrics, judges (a judge model is handed in), agreement statistics
     {"store"},  # the only SQL; stores engine and library records
     {"models"},  # registry, added files, load settings, connections, opening an engine
     {"text"},

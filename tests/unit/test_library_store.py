@@ -69,7 +69,13 @@ def test_starter_library_loads_and_every_template_renders_with_its_dataset(store
     assert datasets["arithmetic-en"]["cases"] >= 20 and datasets["translation"]["cases"] >= 10
     kinds = {t.kind for t in store.list_templates()}
     assert kinds == {"prompt", "instruction", "few_shot", "chain_of_thought", "chat"}
+    judge_variables = {"rubric": "R-1", "output": "O-2", "question": "Q-3", "reference": "F-4", "input": "I-5"}
+    for template in store.list_templates(tag="judge"):  # the judges' prompts: every variable they declare shows
+        text = render(template, judge_variables).text
+        assert all(judge_variables[v] in text for v in template.variables) and "PASS" in text
     for template in store.list_templates():
+        if "judge" in template.tags:
+            continue
         dataset = store.get_dataset(pick_dataset(template))
         for case in dataset.cases:
             text = render(template, case.vars).text

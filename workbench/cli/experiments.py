@@ -39,7 +39,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--no-stop", action="store_true", help="no stop strings, whatever the templates recommend")
     run.add_argument("--top-logprobs", type=int, default=5, help="alternatives stored per token, 0..20")
-    run.add_argument("--scorer", choices=SCORER_NAMES, help="override every template's answer rule")
+    run.add_argument(
+        "--scorer",
+        help=f"an answer rule for every template ({', '.join(SCORER_NAMES)}), or assertions for every cell: "
+        'comma-separated TYPE or TYPE:VALUE, e.g. chrf or "chrf,llm-rubric:is one sentence"',
+    )
+    run.add_argument("--allow-code", action="store_true", help="let python assertions in the dataset's rows run")
     run.add_argument(
         "--temperatures", metavar="LIST", help="one configuration per temperature, e.g. 0,0.7,1.0 (overrides templates)"
     )
@@ -158,6 +163,7 @@ def _spec(args: argparse.Namespace, store) -> experiments.GridSpec:
         scorer=args.scorer,
         name=args.name,
         top_logprobs=args.top_logprobs,
+        allow_code=args.allow_code,
     )
 
 
@@ -195,9 +201,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"run them again with: workbench compare --resume {experiment_id}",
             file=sys.stderr,
         )
-    report = experiments.summarize(store, experiment_id)
+    report = _report(store, experiment_id)
     opts.emit(args, report, _summary_text(report))
     return 0
+
+
+def _report(store, experiment_id: int) -> dict:
+    """The answer-rule summary and every kept scoring's summary."""
+    from workbench.experiments.rescoring import scoring_summaries
+
+    report = experiments.summarize(store, experiment_id)
+    report["scorings"] = scoring_summaries(store, experiment_id)
+    return report
 
 
 def _summary_text(report: dict) -> str:
@@ -224,6 +239,9 @@ def _summary_text(report: dict) -> str:
             "(cell ms: a cell's time in flight, including batch neighbours)"
         )
     lines += [experiments.pairwise_line(pair) for pair in report["pairwise"]]
+    from workbench.cli.scoring import summary_text
+
+    lines += [summary_text(scoring) for scoring in report.get("scorings", [])]
     return "\n".join(lines)
 
 
@@ -246,7 +264,7 @@ def _table(grid: experiments.ResultsGrid) -> tuple[list[dict], str]:
 
 
 def _show(args: argparse.Namespace, store) -> None:
-    report = experiments.summarize(store, args.id)
+    report = _report(store, args.id)
     text = _summary_text(report)
     if args.cells or args.only_failures or args.only_disagreements:
         spec = store.experiment(args.id)["spec"]

@@ -15,8 +15,9 @@ from workbench import models
 from workbench.chat.prompting import prompt_for_model, uses_special_tokens
 from workbench.engine.base import SamplingParams, sample_seed, seed_or_fresh
 from workbench.errors import InputError, TemplateError
+from workbench.library.assertions import AssertionSet
 from workbench.library.datasets import Case
-from workbench.library.templates import GenerationSettings, Template, render
+from workbench.library.templates import SCORERS, GenerationSettings, Template, render
 from workbench.scoring.answers import rule_for
 
 LARGE_GRID = 10_000  # more cells than this need an explicit yes
@@ -86,9 +87,10 @@ class GridSpec:
     configs: list[Config] = field(default_factory=lambda: [Config()])
     models: list[str | None] = field(default_factory=lambda: [None])
     samples: int = 1
-    scorer: str | None = None  # overrides every template's rule
+    scorer: str | None = None  # an answer rule for every template, or assertions (chrf,llm-rubric:...) for every cell
     name: str = ""
     top_logprobs: int = 5
+    allow_code: bool = False  # python assertions from the dataset's rows may run
 
 
 def parse_floats(text: str, what: str) -> list[float]:
@@ -119,11 +121,13 @@ def grid_spec(
     scorer: str | None = None,
     name: str = "",
     top_logprobs: int = 5,
+    allow_code: bool = False,
 ) -> GridSpec:
     """The grid a person asked for, as the CLI and the Compare tab both build it. `temperatures`
     ("0, 0.7"), `max_tokens` and `stop` left empty come from each template's settings; given, they
     override every template. `params.temperature` is the fallback for templates that set none."""
     config = Config(params.validate(), max_tokens, stop, template_temperature=True)
+    grid_assertions(scorer)  # a bad --scorer is refused before anything is planned
     if max_tokens is not None and max_tokens < 1:
         raise InputError(f"max tokens must be >= 1 (got {max_tokens})")
     if stop is not None and any(s == "" for s in stop):
@@ -140,6 +144,7 @@ def grid_spec(
         scorer=scorer or None,
         name=name,
         top_logprobs=top_logprobs,
+        allow_code=allow_code,
     )
 
 
@@ -197,7 +202,9 @@ def plan(store, spec: GridSpec, confirm_large: bool = False) -> int:
     dataset = store.get_dataset(spec.dataset)
     if not dataset.cases:
         raise InputError(f"dataset {dataset.name} has no cases")
-    check_grid(templates, dataset.cases, spec.scorer)
+    grid_checks = grid_assertions(spec.scorer)
+    answer_override = None if grid_checks is not None else spec.scorer
+    check_grid(templates, dataset.cases, answer_override)
     infos = [models.resolve(m) for m in spec.models]
     total = len(templates) * len(dataset.cases) * len(spec.configs) * len(infos) * spec.samples
     if total > LARGE_GRID and not confirm_large:
@@ -211,7 +218,8 @@ def plan(store, spec: GridSpec, confirm_large: bool = False) -> int:
             version_id = store.template_version_id(template.name, template.version)
             for position, case in enumerate(dataset.cases):
                 prompt = prompt_for_model(template, case.vars, info, count=False).text
-                rule = rule_for(template.answer, case, spec.scorer)
+                rule = rule_for(template.answer, case, answer_override)
+                scorer = {**rule.to_dict(), **cell_checks(grid_checks, template, case)}
                 for config_index, config in enumerate(spec.configs):
                     for sample in range(spec.samples):
                         seed = config.params.seed if config.params.seed is not None else base_seed
@@ -228,7 +236,7 @@ def plan(store, spec: GridSpec, confirm_large: bool = False) -> int:
                                 "vars": case.vars,
                                 "expected": case.expected,
                                 "choices": list(case.choices) if case.choices else None,
-                                "scorer": rule.to_dict(),
+                                "scorer": scorer,
                                 "seed": sample_seed(seed, sample, position),
                             }
                         )
@@ -242,6 +250,26 @@ def plan(store, spec: GridSpec, confirm_large: bool = False) -> int:
         "scorer": spec.scorer,
         "base_seed": base_seed,
         "top_logprobs": spec.top_logprobs,
+        "allow_code": spec.allow_code,
     }
     name = spec.name or f"{dataset.name}: {', '.join(t.name for t in templates)}"
     return store.create_experiment(name, dataset.name, record, cells)
+
+
+def grid_assertions(scorer: str | None) -> AssertionSet | None:
+    """`--scorer` naming assertions (chrf, llm-rubric:..., several with commas) scores every cell with them;
+    an answer-rule name (exact, choice, ...) only replaces the templates' answer rules."""
+    if not scorer or scorer in SCORERS:
+        return None
+    return AssertionSet.parse_names(scorer)
+
+
+def cell_checks(grid_checks: AssertionSet | None, template: Template, case: Case) -> dict[str, Any]:
+    """A cell's assertions as kept in its scorer record: the grid's, else the template's plus the row's own."""
+    if grid_checks is not None:
+        return {"checks": grid_checks.to_dict()}
+    items = [a.to_dict() for a in template.checks.assertions] if template.checks else []
+    items += list(case.checks)
+    if not items:
+        return {}
+    return {"checks": AssertionSet.from_list(items, template.checks.threshold if template.checks else None).to_dict()}

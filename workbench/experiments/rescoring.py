@@ -93,9 +93,35 @@ def rescore(
     if not runs:
         raise InputError(f"experiment {experiment_id} has no finished cells to score")
     name = name or assertions.label()
-    scoring_id = store.start_scoring(experiment_id, name, assertions.to_dict(), judge or "")
-    job = ScoringJob([context_of(r) for r in runs], [assertions] * len(runs), [allow_code] * len(runs))
-    engines = judge_engines(judge) if assertions.has_judges else None
+    sets = [assertions] * len(runs)
+    return _score(store, experiment_id, runs, sets, name, assertions.to_dict(), judge, width, on_progress, allow_code)
+
+
+OWN_CHECKS = "assert"  # the scoring made from each cell's own assertions (the template's, the row's, the grid's)
+
+
+def own_checks(run: dict[str, Any]) -> AssertionSet | None:
+    checks = (run.get("scorer") or {}).get("checks")
+    return AssertionSet.from_list(checks["assert"], checks.get("threshold")) if checks else None
+
+
+def score_own_checks(store, experiment_id: int, width: int | None = None) -> Rescored | None:
+    """After a grid: the cells that carry assertions scored by them, kept as the scoring "assert"; None when
+    no cell has any. Python assertions run only when the grid allowed code (`--allow-code`)."""
+    spec = store.experiment(experiment_id)["spec"]
+    runs = [r for r in store.experiment_runs(experiment_id, with_tokens=True) if own_checks(r) is not None]
+    if not runs:
+        return None
+    sets = [own_checks(r) for r in runs]
+    described = {"per_cell": sorted({s.label() for s in sets})}
+    allowed = bool(spec.get("allow_code"))
+    return _score(store, experiment_id, runs, sets, OWN_CHECKS, described, None, width, None, allowed)
+
+
+def _score(store, experiment_id, runs, sets, name, described, judge, width, on_progress, allow_code) -> Rescored:
+    scoring_id = store.start_scoring(experiment_id, name, described, judge or "")
+    job = ScoringJob([context_of(r) for r in runs], sets, [allow_code] * len(runs))
+    engines = judge_engines(judge) if any(s.has_judges for s in sets) else None
     try:
         scores = score_cells(job, engines, judge_renderer(store), width, on_progress)
     finally:
@@ -195,3 +221,8 @@ def calibration(store, experiment_id: int, name: str) -> dict[str, Any]:
         if run_id in runs and runs[run_id]["passed"] is not None
     ]
     return {"experiment_id": experiment_id, "scoring": name, "labels": len(labels), **agreement(pairs, name).to_dict()}
+
+
+def scoring_summaries(store, experiment_id: int) -> list[dict[str, Any]]:
+    """Every kept scoring's summary, oldest first (the Compare tab and `experiments show` list the same)."""
+    return [scoring_summary(store, experiment_id, s["name"]) for s in store.scorings(experiment_id)]

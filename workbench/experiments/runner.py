@@ -17,6 +17,7 @@ from workbench.engine.base import Backend, Cancel, GenerationRequest
 from workbench.engine.numerics import choice_spread, other_numerics, within_noise
 from workbench.errors import RemoteError, WorkbenchError
 from workbench.experiments.grid import Config, cell_config, template_key
+from workbench.experiments.rescoring import score_own_checks
 from workbench.library.datasets import Case
 from workbench.library.templates import AnswerRule
 from workbench.scoring.answers import compare, score_output, verbalized
@@ -125,6 +126,7 @@ def run(
     if failures:  # the server failed some cells: they stay 'failed' until a resume completes them
         store.set_experiment(experiment_id, status="stopped")
         return "failed"
+    score_own_checks(store, experiment_id, parallel)
     store.set_experiment(experiment_id, status="done")
     return "done"
 

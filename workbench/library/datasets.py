@@ -13,8 +13,9 @@ from typing import Any
 from workbench.csvsafe import restore, write_csv
 from workbench.errors import InputError
 from workbench.fsutil import atomic_write_text
+from workbench.library.assertions import AssertionSet
 
-SPECIAL_KEYS = ("id", "expected", "choices")
+SPECIAL_KEYS = ("id", "expected", "choices", "assert")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Case:
     vars: dict[str, Any]
     expected: str | None = None
     choices: tuple[str, ...] | None = None
+    checks: tuple[dict[str, Any], ...] = ()  # the row's own `assert` list (promptfoo's per-test assertions)
 
     def to_record(self) -> dict[str, Any]:
         """The line as import reads it back."""
@@ -31,6 +33,8 @@ class Case:
             record["expected"] = self.expected
         if self.choices is not None:
             record["choices"] = list(self.choices)
+        if self.checks:
+            record["assert"] = list(self.checks)
         return record
 
 
@@ -68,9 +72,16 @@ def case_from_record(record: Any, position: int) -> Case:
         if not isinstance(choices, list) or not all(isinstance(c, str | int | float) for c in choices):
             raise ValueError("`choices` must be a list of strings")
         choices = tuple(str(c) for c in choices)
+    checks = data.pop("assert", None) or []
+    if not isinstance(checks, list):
+        raise ValueError("`assert` must be a list of assertions")
+    try:
+        AssertionSet.from_list(checks, where="assert") if checks else None
+    except InputError as err:
+        raise ValueError(str(err)) from None
     if not data:
         raise ValueError("no template variables on this line")
-    return Case(case_id, data, None if expected is None else str(expected), choices)
+    return Case(case_id, data, None if expected is None else str(expected), choices, tuple(checks))
 
 
 def read_dataset(path: Path, name: str | None = None) -> Dataset:

@@ -19,13 +19,27 @@ from workbench.clock import now
 from workbench.errors import InputError, TemplateError, WorkbenchError
 from workbench.fsutil import atomic_write_text
 from workbench.library import datasets
+from workbench.library.assertions import AssertionSet
 from workbench.library.templates import AnswerRule, GenerationSettings, Template
 
 TEMPLATE_SUFFIXES = (".yaml", ".yml", ".toml")
 DATASET_SUFFIXES = (".jsonl", ".csv")
 EXAMPLES_FOLDER = "examples"  # files here are few-shot example data referenced by templates
 PRESETS_FOLDER = "experiments"  # ready experiments (workbench.library.presets), not templates
-TEMPLATE_KEYS = {"name", "kind", "description", "tags", "variables", "examples", "k", "answer", "settings", "body"}
+TEMPLATE_KEYS = {
+    "name",
+    "kind",
+    "description",
+    "tags",
+    "variables",
+    "examples",
+    "k",
+    "answer",
+    "settings",
+    "assert",
+    "assert_threshold",
+    "body",
+}
 
 
 @dataclass
@@ -87,6 +101,7 @@ def read_template(path: Path) -> Template:
             k=data.get("k"),
             answer=AnswerRule.from_dict(data.get("answer")),
             settings=GenerationSettings.from_dict(data.get("settings")),
+            checks=_checks(data),
         ).validate()
     except TemplateError as err:
         raise InputError(f"{path}: {err}") from None
@@ -129,6 +144,10 @@ def template_yaml(template: Template) -> str:
         data["answer"] = {k: v for k, v in template.answer.to_dict().items() if v}
     if template.settings.to_dict():
         data["settings"] = template.settings.to_dict()
+    if template.checks:
+        data["assert"] = [a.to_dict() for a in template.checks.assertions]
+        if template.checks.threshold is not None:
+            data["assert_threshold"] = template.checks.threshold
     if template.k is not None:
         data["k"] = template.k
     if template.examples:
@@ -192,3 +211,14 @@ def ensure_starter_library(store, folder: Path | None = None) -> ImportReport | 
 
 def _file_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+def _checks(data: dict[str, Any]) -> AssertionSet | None:
+    """The template's `assert:` list (and `assert_threshold`), validated: a bad assertion names the template."""
+    if not data.get("assert"):
+        return None
+    name = data.get("name", "?")
+    try:
+        return AssertionSet.from_list(data["assert"], data.get("assert_threshold"), where=f"template {name}: assert")
+    except InputError as err:
+        raise TemplateError(str(err)) from None

@@ -18,6 +18,7 @@ import jinja2
 import jinja2.meta
 
 from workbench.errors import TemplateError
+from workbench.library.assertions import AssertionSet
 from workbench.library.bounded import BoundedSandbox, bounded_render
 from workbench.library.chat_formats import PLAIN, compile_template
 from workbench.stops import format_stop_list, parse_stop_list
@@ -166,6 +167,7 @@ class Template:
     k: int | None = None  # how many examples the body sees; None: all
     answer: AnswerRule | None = None
     settings: GenerationSettings = field(default_factory=GenerationSettings)
+    checks: AssertionSet | None = None  # the YAML's `assert:` list: how a comparison scores open-ended output
     version: int = 0  # 0: not saved yet
     created_at: str = ""
     updated_at: str = ""
@@ -201,7 +203,8 @@ class Template:
         answer = self.answer.to_dict() if self.answer else None
         examples = tuple(map(_freeze, self.examples))
         settings = _freeze(self.settings.to_dict())
-        return (self.kind, self.body, self.variables, examples, self.k, _freeze(answer), settings)
+        checks = _freeze(self.checks.to_dict()) if self.checks else None
+        return (self.kind, self.body, self.variables, examples, self.k, _freeze(answer), settings, checks)
 
     def with_changes(self, **changes: Any) -> Template:
         return replace(self, **changes)
@@ -211,6 +214,7 @@ class Template:
         data["tags"], data["variables"], data["examples"] = list(self.tags), list(self.variables), list(self.examples)
         data["answer"] = self.answer.to_dict() if self.answer else None
         data["settings"] = self.settings.to_dict()
+        data["checks"] = self.checks.to_dict() if self.checks else None
         return data
 
 

@@ -10,9 +10,7 @@ from dataclasses import dataclass, replace
 
 from workbench.engine.base import Backend
 from workbench.errors import InputError, WorkbenchError
-from workbench.library.templates import AnswerRule
-from workbench.scoring import answers
-from workbench.scoring.assertions import (
+from workbench.library.assertions import (
     ANSWER_RULES,
     CODE,
     JUDGES,
@@ -23,7 +21,9 @@ from workbench.scoring.assertions import (
     CellScore,
     combine,
 )
-from workbench.scoring.checks import CellContext, CheckError, check_metric, check_text
+from workbench.library.templates import AnswerRule
+from workbench.scoring import answers
+from workbench.scoring.checks import CellContext, CheckError, check_metric, check_text, with_variables
 from workbench.scoring.code import run_python
 from workbench.scoring.judges import (
     JUDGE_TEMPLATES,
@@ -54,6 +54,7 @@ def error_result(assertion: Assertion, message: str) -> AssertionResult:
 def check_one(assertion: Assertion, ctx: CellContext, allow_code: bool = True) -> AssertionResult:
     """Every assertion that needs no model; a judge is made by `score_cells`."""
     try:
+        assertion = with_variables(assertion, ctx)
         if assertion.type in REFERENCE_METRICS:
             return check_metric(assertion, ctx)
         if assertion.type in CODE:
@@ -106,6 +107,7 @@ def _judge_call(assertion: Assertion, ctx: CellContext) -> JudgeCall:
     """The judge's template and variables; the prompt is rendered once the judge model is open."""
     template = JUDGE_TEMPLATES[(assertion.type, language_of(assertion, ctx))]
     try:
+        assertion = with_variables(assertion, ctx)
         return JudgeCall(assertion, template, judge_variables(assertion, ctx))
     except CheckError as err:
         return JudgeCall(assertion, template, error=str(err))

@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from workbench.library.assertions import Assertion, AssertionResult
 from workbench.library.datasets import Case
-from workbench.scoring.assertions import Assertion, AssertionResult
 
 REGEX_TIMEOUT_S = 1.0
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -264,3 +264,21 @@ def rouge_f(kind: str, hypothesis: str, reference: str) -> float:
     tokenizer = _CharTokenizer() if is_chinese(reference) else None
     scorer = rouge_scorer.RougeScorer([name], tokenizer=tokenizer)
     return float(scorer.score(reference, hypothesis)[name].fmeasure)
+
+
+VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def with_variables(assertion: Assertion, ctx: CellContext) -> Assertion:
+    """promptfoo's `{{ var }}` in an assertion's value, filled from the case (`expected` too)."""
+    if not isinstance(assertion.value, str) or "{{" not in assertion.value:
+        return assertion
+    known = {**ctx.case.vars, "expected": ctx.case.expected}
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if known.get(name) is None:
+            raise CheckError(f"the assertion's value uses {{{{ {name} }}}}, which case '{ctx.case.id}' does not have")
+        return str(known[name])
+
+    return replace(assertion, value=VARIABLE.sub(fill, assertion.value))

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.scoring.assertions import Assertion, AssertionResult
+from workbench.library.assertions import Assertion, AssertionResult
 from workbench.scoring.checks import CellContext, CheckError
 
 TIME_LIMIT_S = 10.0

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.engine.base import GenerationRequest, SamplingParams
-from workbench.scoring.assertions import Assertion, AssertionResult
+from workbench.library.assertions import Assertion, AssertionResult
 from workbench.scoring.checks import CellContext, CheckError
 
 JUDGE_TEMPLATES = {

@@ -8,6 +8,7 @@ from typing import Any
 
 from workbench.clock import now
 from workbench.errors import InputError
+from workbench.library.assertions import AssertionSet
 from workbench.library.datasets import Case, Dataset
 from workbench.library.templates import AnswerRule, GenerationSettings, Template
 from workbench.store.base import StoreBase
@@ -82,6 +83,7 @@ class LibraryMixin(StoreBase):
                 "k": template.k,
                 "answer": _json(template.answer.to_dict()) if template.answer else None,
                 "settings": _json(template.settings.to_dict()) if template.settings.to_dict() else None,
+                "assertions": _json(template.checks.to_dict()) if template.checks else None,
                 "created_at": stamp,
             }
         )
@@ -124,6 +126,7 @@ class LibraryMixin(StoreBase):
             k=version["k"],
             answer=AnswerRule.from_dict(answer),
             settings=GenerationSettings.from_dict(json.loads(version["settings"]) if version.get("settings") else None),
+            checks=_checks(version.get("assertions")),
             version=version["version"],
             created_at=version["created_at"],
             updated_at=row["updated_at"],
@@ -224,6 +227,7 @@ class LibraryMixin(StoreBase):
                         "vars": _json(case.vars),
                         "expected": case.expected,
                         "choices": _json(list(case.choices)) if case.choices is not None else None,
+                        "assertions": _json(list(case.checks)) if case.checks else None,
                     }
                     for position, case in enumerate(dataset.cases)
                 )
@@ -243,6 +247,7 @@ class LibraryMixin(StoreBase):
                 json.loads(c["vars"]),
                 c["expected"],
                 tuple(json.loads(c["choices"])) if c["choices"] is not None else None,
+                tuple(json.loads(c["assertions"])) if c.get("assertions") else (),
             )
             for c in self.db["cases"].rows_where("dataset_id = ?", [row["id"]], order_by="position")
         ]
@@ -272,3 +277,10 @@ def _fts_query(text: str) -> str:
         return text
     words = [w for w in text.split() if w]
     return " ".join(f'"{w}"*' for w in words)
+
+
+def _checks(text: str | None) -> AssertionSet | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    return AssertionSet.from_list(data["assert"], data.get("threshold"))

@@ -361,6 +361,12 @@ def _migration_11(db: sqlite_utils.Database) -> None:
     db["labels"].create_index(["experiment_id"])
 
 
+def _migration_12(db: sqlite_utils.Database) -> None:
+    """A template version's `assert` list and a case's own assertions (JSON; NULL: none)."""
+    db["template_versions"].add_column("assertions", str)
+    db["cases"].add_column("assertions", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_1,
     _migration_2,
@@ -373,5 +379,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _migration_9,
     _migration_10,
     _migration_11,
+    _migration_12,
 ]
 FTS_COLUMNS = {"templates": ["name", "description", "body", "tags"], "runs": ["prompt"], "samples": ["text"]}

@@ -87,6 +87,8 @@ class Assertion:
         kind = kind[4:] if negate else kind
         if kind not in TYPES:
             raise InputError(f"{where}: unknown assertion type '{data['type']}' (known: {', '.join(TYPES)})")
+        if kind in ("json-schema", "is-json", "contains-json") and isinstance(data.get("value"), dict):
+            check_schema(data["value"], where)
         weight, threshold = data.get("weight", 1.0), data.get("threshold")
         if not _number(weight) or weight < 0:
             raise InputError(f"{where}: weight must be a number >= 0 (got {weight!r})")
@@ -101,6 +103,15 @@ class Assertion:
             str(data.get("provider") or ""),
             negate,
         )
+
+
+def check_schema(schema: dict[str, Any], where: str) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as err:
+        raise InputError(f"{where}: invalid JSON schema: {err.message}") from None
 
 
 def _number(value: Any) -> bool:
