@@ -116,6 +116,8 @@ def test_latency_length_finish_reason_and_perplexity():
     assert run("length", "abcdef", {"max": 5}).reason == "6 chars (allowed 0..5)"
     assert run("length", "x", {"max": 3, "unit": "tokens"}, completion_tokens=3).passed is True
     assert run("finish-reason", "x", "stop", finish_reason="length").passed is False
+    assert run("length", "x", {"max": "ten"}).error == "length: min and max are numbers (got {'max': 'ten'})"
+    assert AssertionSet.parse_names("length:200,contains:7").assertions[0].value == 200
     result = run("perplexity", "x", token_logprobs=(-1.0, -3.0))
     assert result.value == pytest.approx(math.exp(2.0)) and result.score == pytest.approx(math.exp(-2.0))
 

@@ -239,7 +239,7 @@ def _summary_text(report: dict) -> str:
             "(cell ms: a cell's time in flight, including batch neighbours)"
         )
     lines += [experiments.pairwise_line(pair) for pair in report["pairwise"]]
-    from workbench.cli.scoring import summary_text
+    from workbench.experiments.scoring_text import summary_text
 
     lines += [summary_text(scoring) for scoring in report.get("scorings", [])]
     return "\n".join(lines)

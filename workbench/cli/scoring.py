@@ -9,7 +9,7 @@ from pathlib import Path
 
 from workbench.cli import options as opts
 from workbench.errors import InputError
-from workbench.experiments import rescoring
+from workbench.experiments import rescoring, scoring_text
 from workbench.scoring import AssertionSet
 
 
@@ -85,31 +85,8 @@ def cmd_rescore(args: argparse.Namespace) -> int:
             print(file=sys.stderr)
     report = rescoring.scoring_summary(store, args.experiment, done.name)
     report.update(cells=done.cells, scorer_errors=done.errors, assertions=assertions.to_dict())
-    opts.emit(args, report, summary_text(report))
+    opts.emit(args, report, scoring_text.summary_text(report))
     return 0
-
-
-def summary_text(report: dict) -> str:
-    lines = [f"experiment {report['experiment_id']} scored as {report['scoring']!r}"]
-    if report.get("scorer_errors"):
-        lines.append(f"{report['scorer_errors']} cell(s) could not be scored (see the cell's results)")
-    for row in report["summary"]:
-        if row["pass_rate"] is None:
-            lines.append(f"{row['template']}: nothing scored ({row['scorer_errors']} scorer errors)")
-            continue
-        lines.append(
-            f"{row['template']}: pass {row['pass_rate']:.0%} [{row['ci_low']:.0%}, {row['ci_high']:.0%}]  "
-            f"mean score {row['mean_score']:.3f}  n={row['n']}"
-        )
-    for pair in report["pairwise"]:
-        if pair["mean_difference"] is None:
-            continue
-        lines.append(
-            f"{pair['a']} vs {pair['b']}: McNemar p={pair['mcnemar_p']:.3g}; mean score difference "
-            f"{pair['mean_difference']:+.3f} [{pair['difference_ci_low']:+.3f}, {pair['difference_ci_high']:+.3f}], "
-            f"Wilcoxon p={pair['wilcoxon_p']:.3g}"
-        )
-    return "\n".join(lines)
 
 
 def cmd_label(args: argparse.Namespace) -> int:
@@ -123,22 +100,5 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     report = rescoring.calibration(_store(), args.experiment, args.scoring)
-    opts.emit(args, report, calibration_text(report))
+    opts.emit(args, report, scoring_text.calibration_text(report))
     return 0
-
-
-def calibration_text(report: dict) -> str:
-    c = report["confusion"]
-    lines = [f"{report['scoring']} against your labels: {report['n']} cell(s) with both"]
-    if report["n"]:
-        kappa = "undefined" if report["kappa"] is None else f"{report['kappa']:.2f}"
-        if report["kappa_low"] is not None:
-            kappa += f" [{report['kappa_low']:.2f}, {report['kappa_high']:.2f}]"
-        lines.append(f"agreement {report['agreement']:.0%}, Cohen's kappa {kappa}")
-        lines.append(
-            f"              judge pass  judge fail\nyou pass      {c['you_pass_judge_pass']:>10}  "
-            f"{c['you_pass_judge_fail']:>10}\nyou fail      {c['you_fail_judge_pass']:>10}  "
-            f"{c['you_fail_judge_fail']:>10}"
-        )
-    lines.append(report["verdict"])
-    return "\n".join(lines)

@@ -226,3 +226,13 @@ def calibration(store, experiment_id: int, name: str) -> dict[str, Any]:
 def scoring_summaries(store, experiment_id: int) -> list[dict[str, Any]]:
     """Every kept scoring's summary, oldest first (the Compare tab and `experiments show` list the same)."""
     return [scoring_summary(store, experiment_id, s["name"]) for s in store.scorings(experiment_id)]
+
+
+def cell_scorings(store, experiment_id: int, run_id: int) -> list[tuple[str, dict[str, Any]]]:
+    """One cell's score under each kept scoring: (name, {score, passed, error, results})."""
+    found = []
+    for scoring in store.scorings(experiment_id):
+        kept = store.cell_scores(scoring["id"]).get(run_id)
+        if kept is not None:
+            found.append((scoring["name"], kept))
+    return found

@@ -146,7 +146,7 @@ class AssertionSet:
             kind, _, value = part.strip('"').partition(":")
             item: dict[str, Any] = {"type": kind.strip()}
             if value:
-                item["value"] = value.strip().strip('"')
+                item["value"] = _typed(value.strip().strip('"'))
             items.append(item)
         return cls.from_list(items, where="--scorer")
 
@@ -156,6 +156,16 @@ class AssertionSet:
 
     def label(self) -> str:
         return ", ".join(a.label for a in self.assertions)
+
+
+def _typed(text: str) -> Any:
+    """A number written on the command line is a number (length:200, latency:500)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
 
 
 def _split_top(text: str) -> list[str]:

@@ -218,6 +218,8 @@ def check_length(assertion: Assertion, ctx: CellContext) -> AssertionResult:
     low, high = spec.get("min"), spec.get("max")
     if low is None and high is None:
         raise CheckError("length needs a maximum (or {min, max})")
+    if any(b is not None and (isinstance(b, bool) or not isinstance(b, int | float)) for b in (low, high)):
+        raise CheckError(f"length: min and max are numbers (got {assertion.value!r})")
     ok = (low is None or size >= low) and (high is None or size <= high)
     bounds = f"{low if low is not None else 0}..{high if high is not None else '∞'}"
     return passed_result(assertion, ok, f"{size} {unit} (allowed {bounds})", float(size))

@@ -34,6 +34,7 @@ from workbench.engine.base import Backend
 from workbench.errors import WorkbenchError
 from workbench.ui.models import ResultsModel
 from workbench.ui.tabs.compare_builder import GridBuilder
+from workbench.ui.tabs.compare_scoring import ScoringPanel
 from workbench.ui.tabs.compare_widgets import AccuracyChart, CellInspector, ReviewPanel
 from workbench.ui.workers import GridThread
 
@@ -146,6 +147,9 @@ class CompareTab(QWidget):
         self.result_tabs = QTabWidget()
         self.result_tabs.addTab(results, "Results")
         self.result_tabs.addTab(self.review, "Review (A/B)")
+        self.scoring = ScoringPanel(self.store)
+        self.scoring.message.connect(self.message)
+        self.result_tabs.addTab(self.scoring, "Scoring")
         self.result_tabs.currentChanged.connect(lambda index: index == 1 and self.next_pair())
         return self.result_tabs
 
@@ -341,6 +345,8 @@ class CompareTab(QWidget):
         self.table.resizeColumnsToContents()
         self.chart.set_rows(report["summary"])
         self.pairwise.setText("<br>".join(experiments.pairwise_line(pair) for pair in report["pairwise"]))
+        if self.scoring.experiment_id != self.experiment_id or not self.running:
+            self.scoring.set_experiment(self.experiment_id)
 
     def inspect(self, row: int, column: int) -> CellInspector | None:
         if not (0 <= row < self.results.rowCount() and 0 <= column < self.results.columnCount()):
@@ -348,8 +354,9 @@ class CompareTab(QWidget):
         samples = self.results.samples(row, column)
         if not samples:
             return None
-        dialog = CellInspector([self.store.grid_run(s["id"]) for s in samples], self)  # with their tokens
+        dialog = CellInspector([self.store.grid_run(s["id"]) for s in samples], self, self.store)  # with tokens
         dialog.exploreRequested.connect(self.exploreRequested)
+        dialog.labelled.connect(self.scoring.show_scoring)
         dialog.show()
         return dialog
 
@@ -378,4 +385,5 @@ class CompareTab(QWidget):
 
     def shutdown(self) -> None:
         self.refresh_timer.stop()
+        self.scoring.shutdown()
         self.grid_thread.shutdown()

@@ -7,12 +7,22 @@ from typing import Any
 
 from PySide6.QtCore import QPoint, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from workbench import experiments
 from workbench.engine.base import TokenStep
 from workbench.engine.numerics import noise_note
 from workbench.scoring.answers import is_correct
+from workbench.ui.tabs.compare_scoring import CellScores
 from workbench.ui.token_view import ProbabilityLegend, TokenPopup, TokenView
 
 BAR_COLOUR = QColor("#4a90d9")
@@ -66,9 +76,12 @@ class CellInspector(QDialog):
     Click a token to pin its card; click an alternative there to continue from it in the Explorer."""
 
     exploreRequested = Signal(str, bool, list, int)  # prompt, add BOS, TokenSteps up to the pinned one, alternative
+    labelled = Signal()
 
-    def __init__(self, runs: list[dict[str, Any]], parent: QWidget | None = None) -> None:
+    def __init__(self, runs: list[dict[str, Any]], parent: QWidget | None = None, store=None) -> None:
         super().__init__(parent)
+        self.scores: list[CellScores] = []  # one per sample: its scorings and your label
+        self.current = 0  # the sample the label keys apply to (the last one clicked)
         first = runs[0]
         self.setWindowTitle(f"{first['template']} v{first['template_version']} · case {first['case_id']}")
         self.resize(900, 640)
@@ -83,7 +96,7 @@ class CellInspector(QDialog):
         self.prompt_text, self.add_bos = first["prompt"], True
         self.pinned_at: tuple[TokenView | None, int] = (None, -1)
         self.views: list[TokenView] = []
-        for run in runs:
+        for position, run in enumerate(runs):
             mark = experiments.MARKS[is_correct(run["score"])]
             header = f"sample {run['sample_index'] + 1} · seed {run['seed']} · answer {run['answer']!r} {mark}"
             if run.get("numerics"):
@@ -91,6 +104,11 @@ class CellInspector(QDialog):
             if run["error"]:
                 header += f" · error: {run['error']}"
             layout.addWidget(QLabel(header))
+            if store is not None:
+                scores = CellScores(store, run)
+                scores.labelled.connect(self.labelled)
+                layout.addWidget(scores)
+                self.scores.append(scores)
             if run["choice_logprobs"]:
                 layout.addWidget(QLabel(experiments.choice_line(run["choice_logprobs"])))
                 note = noise_note(run.get("noise_spread"), run.get("within_noise"))
@@ -103,11 +121,32 @@ class CellInspector(QDialog):
             view = TokenView()
             view.append_tokens([TokenStep.from_dict(t) for t in run["tokens"] or []])
             view.hovered.connect(lambda index, pos, view=view: self._hover(view, index, pos))
-            view.clicked.connect(lambda index, pos, view=view: self._pin(view, index, pos))
+            view.clicked.connect(lambda index, pos, view=view, at=position: self._pin(view, index, pos, at))
             layout.addWidget(view, 1)
             self.views.append(view)
 
-    def _pin(self, view: TokenView, index: int, pos: QPoint) -> None:
+    def keyPressEvent(self, event) -> None:
+        """The label keys (P, F, 1-5, C, N) on the sample last clicked."""
+        if not self.scores:
+            super().keyPressEvent(event)
+            return
+        target = self.scores[min(self.current, len(self.scores) - 1)]
+        text = event.text().lower()
+        if text in ("p", "f"):
+            target.mark(text == "p")
+        elif text in ("1", "2", "3", "4", "5"):
+            target.grade(int(text))
+        elif text == "c":
+            target.clear()
+        elif text == "n":
+            note, ok = QInputDialog.getText(self, "Note", "A note on this output:")
+            if ok:
+                target.note(note)
+        else:
+            super().keyPressEvent(event)
+
+    def _pin(self, view: TokenView, index: int, pos: QPoint, sample: int = 0) -> None:
+        self.current = sample
         self.pinned_at = (view, index)
         self.popup.toggle_pin(view.tokens[index], pos)
 
