@@ -51,7 +51,9 @@ def test_scoring_panel_calibration_and_labels_equal_the_cli(qtbot, tmp_path, cli
         panel.assertions.setText("rouge-l,length:200")
         panel.name.setText("rouge")
         panel.rescore()
-        qtbot.waitUntil(lambda: panel.scoring.currentText() == "rouge" or panel.rescore_button.isEnabled(), timeout=60_000)
+        qtbot.waitUntil(
+            lambda: panel.scoring.currentText() == "rouge" or panel.rescore_button.isEnabled(), timeout=60_000
+        )
         assert panel.scoring.currentText() == "rouge", panel.status.text()
         listed = cli("experiments", "show", str(experiment_id), "--json").json()
         rouge = next(s for s in listed["scorings"] if s["scoring"] == "rouge")

@@ -5,6 +5,7 @@ ROUGE (`rouge-score`; Chinese by character)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -242,14 +243,20 @@ def check_metric(assertion: Assertion, ctx: CellContext) -> AssertionResult:
 
 
 def sacrebleu_score(kind: str, hypothesis: str, reference: str) -> float:
-    import sacrebleu
+    """sacrebleu's sentence-level score with its defaults (the same as `sacrebleu.sentence_bleu` and friends),
+    the metric object made once per kind and language rather than per sentence."""
+    return _sacrebleu_metric(kind, is_chinese(reference)).sentence_score(hypothesis, [reference]).score
 
-    chinese = is_chinese(reference)
+
+@functools.cache
+def _sacrebleu_metric(kind: str, chinese: bool):
+    from sacrebleu.metrics import BLEU, CHRF, TER
+
     if kind == "bleu":
-        return sacrebleu.sentence_bleu(hypothesis, [reference], tokenize="zh" if chinese else "13a").score
+        return BLEU(tokenize="zh" if chinese else "13a", effective_order=True)
     if kind == "chrf":
-        return sacrebleu.sentence_chrf(hypothesis, [reference]).score
-    return sacrebleu.sentence_ter(hypothesis, [reference], asian_support=chinese).score
+        return CHRF()
+    return TER(asian_support=chinese)
 
 
 class _CharTokenizer:
@@ -260,12 +267,15 @@ class _CharTokenizer:
 
 
 def rouge_f(kind: str, hypothesis: str, reference: str) -> float:
+    name = {"rouge-1": "rouge1", "rouge-2": "rouge2", "rouge-l": "rougeL"}[kind]
+    return float(_rouge(name, is_chinese(reference)).score(reference, hypothesis)[name].fmeasure)
+
+
+@functools.cache
+def _rouge(name: str, chinese: bool):
     from rouge_score import rouge_scorer
 
-    name = {"rouge-1": "rouge1", "rouge-2": "rouge2", "rouge-l": "rougeL"}[kind]
-    tokenizer = _CharTokenizer() if is_chinese(reference) else None
-    scorer = rouge_scorer.RougeScorer([name], tokenizer=tokenizer)
-    return float(scorer.score(reference, hypothesis)[name].fmeasure)
+    return rouge_scorer.RougeScorer([name], tokenizer=_CharTokenizer() if chinese else None)
 
 
 VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
