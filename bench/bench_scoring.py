@@ -25,28 +25,8 @@ from workbench.library.datasets import Case, Dataset
 from workbench.scoring import CellContext, ScoringJob, score_cells
 from workbench.store import Store
 
-WORDS = [
-    "the",
-    "cat",
-    "sat",
-    "on",
-    "a",
-    "warm",
-    "mat",
-    "while",
-    "rain",
-    "fell",
-    "over",
-    "quiet",
-    "city",
-    "streets",
-    "and",
-    "bridges",
-    "near",
-    "old",
-    "river",
-    "banks",
-]
+WORDS = "the cat sat on a warm mat while rain fell over quiet city streets and bridges near old river banks"
+WORDS = WORDS.split()
 CHINESE = "猫在沙发上睡觉明天下午会下雨离开前请关上窗户图书馆延长开放时间"
 
 
