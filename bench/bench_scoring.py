@@ -55,9 +55,8 @@ def bench_metrics(count: int) -> None:
         scored = score_cells(ScoringJob(contexts, [checks] * len(contexts)))
         elapsed = time.perf_counter() - started
         assert all(s.score is not None for s in scored)
-        print(
-            f"reference metrics {names:<22} {count:,} cells (half Chinese): {elapsed:.2f} s, {count / elapsed:,.0f} cells/s"
-        )
+        rate = f"{count / elapsed:,.0f} cells/s"
+        print(f"reference metrics {names:<22} {count:,} cells (half Chinese): {elapsed:.2f} s, {rate}")
 
 
 def finished_experiment(store: Store, count: int) -> int:
