@@ -17,9 +17,16 @@ from workbench.ui.tabs.compare_scoring import summary_rows
 
 def test_scoring_panel_calibration_and_labels_equal_the_cli(qtbot, tmp_path, cli, isolated_db):
     planned = cli(
-        "compare", "--templates", "translate-instruction,translate-fewshot", "--dataset", "translation",
-        "--max-tokens", "16", "--json", timeout=300,
-    )  # fmt: skip
+        "compare",
+        "--templates",
+        "translate-instruction,translate-fewshot",
+        "--dataset",
+        "translation",
+        "--max-tokens",
+        "16",
+        "--json",
+        timeout=300,
+    )
     assert planned.code == 0, planned.stderr
     experiment_id = planned.json()["experiment_id"]
     exported = cli("export", "--experiment", str(experiment_id)).stdout.splitlines()

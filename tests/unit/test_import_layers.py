@@ -23,6 +23,7 @@ FLOORS: list[set[str]] = [
     {"runs"},  # generating N samples and keeping them; history; copy as code
     {"chat", "explore"},
     {"experiments"},
+    {"suites"},  # promptfoo configs in, eval JSON out
     {"cli", "ui", "__main__"},
 ]
 

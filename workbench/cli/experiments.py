@@ -108,7 +108,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         help="preferences: every ranked pair and A/B rating as {prompt, chosen, rejected} (TRL's DPO / reward "
         "trainers); ranked: one row per ranking with the whole order. Without --experiment/--run: all of them",
     )
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument(
+        "--format",
+        choices=("jsonl", "csv", "promptfoo"),
+        default="jsonl",
+        help="promptfoo: the experiment as promptfoo's eval output JSON (promptfoo import FILE reads it)",
+    )
     export.add_argument("--out", type=Path, help="file to write (default: stdout)")
 
 
@@ -338,6 +343,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from workbench.fsutil import atomic_write_text
 
     store = _store()
+    if args.format == "promptfoo":
+        return _export_promptfoo(args, store)
     if args.what in ("preferences", "ranked"):
         rows = ranking.export_rows(store, args.what, experiment=args.experiment, run=args.run)
     elif args.experiment is None:
@@ -353,4 +360,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not rows:
         # an empty export is a valid answer (nothing ranked yet), so scripts go on; the notice says why
         print(f"workbench: nothing to export: no {args.what} recorded yet", file=sys.stderr)
+    return 0
+
+
+def _export_promptfoo(args: argparse.Namespace, store) -> int:
+    import json
+
+    from workbench.suites import promptfoo_export
+
+    if args.experiment is None:
+        raise InputError("--format promptfoo exports one experiment: give --experiment ID")
+    if args.out is None:
+        sys.stdout.write(json.dumps(promptfoo_export.eval_document(store, args.experiment), ensure_ascii=False) + "\n")
+        return 0
+    count = promptfoo_export.write_eval(store, args.experiment, args.out)
+    print(f"wrote {count} results to {args.out} (promptfoo import {args.out} reads it)", file=sys.stderr)
     return 0

@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.cli.scoring import add_parsers as add_scoring_parsers
 
     add_scoring_parsers(commands)
+    from workbench.cli.suites import add_parsers as add_suite_parsers
+
+    add_suite_parsers(commands)
     return parser
 
 
@@ -138,6 +141,7 @@ def dispatch(args: argparse.Namespace) -> int:
         library,
         models,
         scoring,
+        suites,
         tokens,
     )
 
@@ -163,6 +167,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "rescore": scoring.cmd_rescore,
         "label": scoring.cmd_label,
         "calibrate": scoring.cmd_calibrate,
+        "promptfoo": suites.cmd_promptfoo,
     }[args.command]
     return handler(args)
 
