@@ -99,9 +99,10 @@ def eval_document(store, experiment_id: int) -> dict[str, Any]:
                 "metadata": {"workbench_run_id": run["id"], "seed": run["seed"], "model_sha256": run["model_sha256"]},
             }
         )
+    bodies = {t["name"]: store.get_template(t["name"], t["version"]).body for t in spec["templates"]}
     prompts = [
         {
-            "raw": next(r["prompt"] for r in runs if (r["template"], r["model_index"]) == key),
+            "raw": bodies.get(key[0], ""),
             "label": key[0],
             "provider": spec["models"][key[1]]["name"],
         }
