@@ -54,6 +54,13 @@ def _grading(run: dict[str, Any], kept: dict[str, Any] | None) -> tuple[bool, fl
     return passed, float(score or 0.0), grading
 
 
+def _prompt_text(body: str) -> str:
+    """A template's text as a promptfoo prompt: a single user turn is sent as plain text."""
+    if body.startswith("### user\n") and "\n### " not in body[9:]:
+        return body[9:]
+    return body
+
+
 def eval_document(store, experiment_id: int) -> dict[str, Any]:
     experiment = store.experiment(experiment_id)
     spec = experiment["spec"]
@@ -99,7 +106,7 @@ def eval_document(store, experiment_id: int) -> dict[str, Any]:
                 "metadata": {"workbench_run_id": run["id"], "seed": run["seed"], "model_sha256": run["model_sha256"]},
             }
         )
-    bodies = {t["name"]: store.get_template(t["name"], t["version"]).body for t in spec["templates"]}
+    bodies = {t["name"]: _prompt_text(store.get_template(t["name"], t["version"]).body) for t in spec["templates"]}
     prompts = [
         {
             "raw": bodies.get(key[0], ""),
