@@ -103,3 +103,40 @@ def test_bad_rescoring_inputs_are_one_clear_line(cli, isolated_db):
     store.set_experiment(experiment_id, status="running")
     running = cli("rescore", str(experiment_id), "--scorer", "chrf")
     assert running.code != 0 and f"experiment {experiment_id} is still running" in running.stderr
+
+
+def test_a_pairwise_judge_asks_both_orders_and_never_counts_as_you(cli, isolated_db):
+    experiment_id = finished_grid(cli)
+    judged = cli(
+        "pairwise", str(experiment_id), "--a", "translate-instruction", "--b", "translate-fewshot",
+        "--criterion", "is a correct Chinese translation", "--json", timeout=300,
+    )  # fmt: skip
+    assert judged.code == 0, judged.stderr
+    report = judged.json()
+    disagreed = report["cases"] - report["consistent"] - report["judge_errors"]
+    assert report["cases"] == 12 and report["a_wins"] + report["b_wins"] == report["consistent"]
+    assert report["position_bias"] == disagreed / (report["cases"] - report["judge_errors"])
+    store = Store(isolated_db)
+    kept = [r for r in store.ratings(experiment_id) if r["rater"] == "judge:" + report["judge"]]
+    assert len(kept) == 12 - report["judge_errors"]
+    assert sum(r["choice"] == "skip" for r in kept) == disagreed  # an order-dependent verdict is no verdict
+    shown = cli("experiments", "show", str(experiment_id), "--json").json()
+    assert all(row["human_wins"] + row["human_losses"] == 0 for row in shown["summary"])  # not your preference
+    pairs = cli("rate", str(experiment_id), "--pairs", "--json").json()
+    assert len(pairs) >= 1  # the judge's pairs are still yours to rate
+    for pair in pairs[:10]:
+        assert cli("rate", str(experiment_id), str(pair["left"]), str(pair["right"]), "left").code == 0
+    again = cli(
+        "pairwise", str(experiment_id), "--a", "translate-instruction", "--b", "translate-fewshot",
+        "--criterion", "is a correct Chinese translation", "--json", timeout=300,
+    ).json()  # fmt: skip
+    calibration = again["calibration"]
+    judge_pick, human_pick = {}, {}
+    for rating in store.ratings(experiment_id):
+        if rating["choice"] in ("left", "right"):
+            key = frozenset((rating["left_run_id"], rating["right_run_id"]))
+            winner = rating["left_run_id"] if rating["choice"] == "left" else rating["right_run_id"]
+            (judge_pick if rating["rater"].startswith("judge:") else human_pick)[key] = winner
+    shared = sorted(set(judge_pick) & set(human_pick), key=sorted)
+    pairs = [(human_pick[k] == min(k), judge_pick[k] == min(k)) for k in shared]
+    assert calibration["n"] == len(shared) and calibration["kappa"] == cohen_kappa(pairs)[0]

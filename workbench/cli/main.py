@@ -167,6 +167,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "rescore": scoring.cmd_rescore,
         "label": scoring.cmd_label,
         "calibrate": scoring.cmd_calibrate,
+        "pairwise": scoring.cmd_pairwise,
         "promptfoo": suites.cmd_promptfoo,
     }[args.command]
     return handler(args)

@@ -38,6 +38,17 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     label.add_argument("--note", default="")
     label.add_argument("--json", action="store_true")
 
+    pairwise = commands.add_parser(
+        "pairwise", help="a model judge compares two templates' outputs case by case, in both orders"
+    )
+    pairwise.add_argument("experiment", type=int)
+    pairwise.add_argument("--a", required=True, help="template A")
+    pairwise.add_argument("--b", required=True, help="template B")
+    pairwise.add_argument("--criterion", required=True, help="what makes a response better")
+    pairwise.add_argument("--judge", help="judge model (default: the embedded instruct model)")
+    pairwise.add_argument("--parallel", type=int, help="judge calls decoded together / in flight")
+    pairwise.add_argument("--json", action="store_true")
+
     calibrate = commands.add_parser("calibrate", help="a scoring's agreement with your labels: kappa, confusion")
     calibrate.add_argument("experiment", type=int)
     calibrate.add_argument("--scoring", required=True, help="the scoring's name (workbench experiments show ID)")
@@ -101,4 +112,14 @@ def cmd_label(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     report = rescoring.calibration(_store(), args.experiment, args.scoring)
     opts.emit(args, report, scoring_text.calibration_text(report))
+    return 0
+
+
+def cmd_pairwise(args: argparse.Namespace) -> int:
+    from workbench.experiments.pairwise import judge_pairs
+
+    if args.parallel is not None and args.parallel < 1:
+        raise InputError(f"--parallel must be >= 1 (got {args.parallel})")
+    report = judge_pairs(_store(), args.experiment, args.a, args.b, args.criterion, args.judge, args.parallel)
+    opts.emit(args, report.to_dict(), scoring_text.pairwise_text(report.to_dict()))
     return 0

@@ -187,7 +187,7 @@ def _mean(values) -> float:
 def _win_counts(store, experiment_id: int, spec: dict[str, Any]) -> dict[str, list[int]]:
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for rating in store.ratings(experiment_id):
-        if rating["choice"] == "skip":
+        if rating["choice"] == "skip" or rating["rater"].startswith("judge:"):  # human preferences only
             continue
         left = group_label(store.grid_run(rating["left_run_id"]), spec)
         right = group_label(store.grid_run(rating["right_run_id"]), spec)

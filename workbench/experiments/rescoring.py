@@ -64,8 +64,10 @@ def judge_engines(judge: str | None):
 def judge_renderer(store):
     """A judge template rendered for the judge model (its chat format when it has one)."""
     from workbench.chat.prompting import prompt_for_model
+    from workbench.library.presets import ensure_starter_template
 
     def render(template_name: str, variables: dict[str, Any], backend) -> str:
+        ensure_starter_template(store, template_name)
         return prompt_for_model(store.get_template(template_name), variables, backend.info, count=False).text
 
     return render

@@ -14,7 +14,11 @@ from workbench.errors import InputError
 def review_pairs(store, experiment_id: int, rng: random.Random) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Unrated pairs of outputs for the same case (different templates, configs or samples), shuffled,
     each in random left/right order."""
-    rated = {frozenset((r["left_run_id"], r["right_run_id"])) for r in store.ratings(experiment_id)}
+    rated = {
+        frozenset((r["left_run_id"], r["right_run_id"]))
+        for r in store.ratings(experiment_id)
+        if not r["rater"].startswith("judge:")  # a model judge's verdict does not stand for yours
+    }
     by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run in store.experiment_runs(experiment_id, with_tokens=False):
         if run["output"] and not run["error"] and run["finish_reason"] != "likelihood":

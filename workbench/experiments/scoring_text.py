@@ -59,3 +59,17 @@ def confusion_lines(c: dict) -> list[str]:
         f"{'you pass':<10}{c['you_pass_judge_pass']:>12}{c['you_pass_judge_fail']:>12}",
         f"{'you fail':<10}{c['you_fail_judge_pass']:>12}{c['you_fail_judge_fail']:>12}",
     ]
+
+
+def pairwise_text(report: dict) -> str:
+    bias = "—" if report["position_bias"] is None else f"{report['position_bias']:.0%}"
+    lines = [
+        f"{report['judge']} compared {report['a']} (A) with {report['b']} (B) on {report['cases']} case(s), "
+        "each in both orders",
+        f"A better: {report['a_wins']}, B better: {report['b_wins']}, the two orders disagreed on "
+        f"{report['cases'] - report['consistent'] - report['judge_errors']} (position bias {bias}), "
+        f"unreadable: {report['judge_errors']}",
+    ]
+    calibration = report["calibration"]
+    lines.append(f"against your A/B ratings: {calibration['verdict']}")
+    return "\n".join(lines)

@@ -83,3 +83,15 @@ def ensure_ingredients(store, preset: Preset, folder: Path | None = None) -> lis
             raise InputError(f"ready experiment {preset.name} needs dataset {preset.dataset}") from None
         imported.append(preset.dataset)
     return imported
+
+
+def ensure_starter_template(store, name: str, folder: Path | None = None) -> None:
+    """A starter template (a judge's prompt) the database lacks, imported from the starter library: a database
+    made before the template was shipped gets it on first use; one the user edited or deleted stays theirs
+    only while it exists (a deleted judge template comes back when a judge needs it)."""
+    if name in {t.name for t in store.list_templates()}:
+        return
+    path = (folder or starter_folder()) / "templates" / f"{name}.yaml"
+    if not path.is_file():
+        raise InputError(f"the judge template {name} is neither in the library nor in the starter library")
+    store.save_template(read_template(path))

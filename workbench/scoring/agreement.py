@@ -51,7 +51,7 @@ def cohen_kappa(pairs: list[tuple[bool, bool]]) -> tuple[float | None, float | N
     return kappa, se
 
 
-def agreement(pairs: list[tuple[bool, bool]], judge: str = "the judge") -> Agreement:
+def agreement(pairs: list[tuple[bool, bool]], judge: str = "the judge", unit: str = "labelled cell") -> Agreement:
     """`pairs`: (your label, the scorer's verdict) per cell both have."""
     n = len(pairs)
     confusion = {
@@ -65,12 +65,12 @@ def agreement(pairs: list[tuple[bool, bool]], judge: str = "the judge") -> Agree
     low = high = None
     if kappa is not None and se is not None:
         low, high = max(-1.0, kappa - Z95 * se), min(1.0, kappa + Z95 * se)
-    return Agreement(n, agreed, kappa, low, high, confusion, _verdict(n, agreed, kappa, low, judge))
+    return Agreement(n, agreed, kappa, low, high, confusion, _verdict(n, agreed, kappa, low, judge, unit))
 
 
-def _verdict(n: int, agreed: float | None, kappa: float | None, low: float | None, judge: str) -> str:
+def _verdict(n: int, agreed: float | None, kappa: float | None, low: float | None, judge: str, unit: str) -> str:
     if n < MIN_LABELS:
-        return f"too few labels to tell: {n} labelled cell(s) with a verdict from {judge}, {MIN_LABELS} needed"
+        return f"too few labels to tell: {n} {unit}(s) with a verdict from {judge}, {MIN_LABELS} needed"
     if kappa is None:
         return f"kappa is undefined: you and {judge} each gave one verdict to every cell; label varied cases"
     if low is not None and low >= TRUST_KAPPA:

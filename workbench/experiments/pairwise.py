@@ -1,0 +1,148 @@
+"""A pairwise model judge: for every case, template A's output against template B's, asked in both orders (A
+first, then B first). A verdict counts only when both orders name the same output; the share of cases where
+they disagree is the judge's position bias. Verdicts are kept as ratings by the rater "judge:MODEL" (never
+counted as human preferences), so they can be calibrated against your own blind A/B ratings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from workbench.engine.base import GenerationRequest, SamplingParams
+from workbench.errors import InputError
+from workbench.experiments.rescoring import judge_engines, judge_renderer
+from workbench.scoring.agreement import agreement
+from workbench.scoring.checks import is_chinese
+from workbench.scoring.judges import JUDGE_ALTERNATIVES
+
+JUDGE_RATER = "judge:"
+TEMPLATES = {"en": "judge-pairwise-en", "zh": "judge-pairwise-zh"}
+PRIMERS = {"en": "The better response is Response", "zh": "更好的回答是回答"}  # the next token is the letter
+
+
+@dataclass(frozen=True)
+class PairwiseReport:
+    experiment_id: int
+    a: str
+    b: str
+    judge: str
+    cases: int
+    consistent: int  # both orders named the same output
+    position_bias: float | None  # share of cases where the two orders disagree
+    a_wins: int
+    b_wins: int
+    judge_errors: int
+    calibration: dict[str, Any]  # against your blind A/B ratings of the same two outputs
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _pairs(store, experiment_id: int, a: str, b: str) -> list[tuple[dict, dict]]:
+    """Per case, the first sample of template A and of template B (same config and model)."""
+    runs = [r for r in store.experiment_runs(experiment_id, with_tokens=False) if not r["error"]]
+    first = {(r["template"], r["case_id"], r["config_index"], r["model_index"]): r for r in reversed(runs)}
+    pairs = []
+    for (template, case, config, model), run in sorted(first.items(), key=lambda kv: kv[1]["id"]):
+        if template == a and (b, case, config, model) in first:
+            pairs.append((run, first[(b, case, config, model)]))
+    if not pairs:
+        raise InputError(f"experiment {experiment_id} has no case answered by both {a!r} and {b!r}")
+    return pairs
+
+
+def _read_choice(outcome) -> str | None:
+    """'A' or 'B' from the first answer token's alternatives (their probabilities), None when unreadable."""
+    if isinstance(outcome, Exception) or outcome is None:
+        return None
+    for step in outcome.tokens[:6]:
+        masses = {"A": 0.0, "B": 0.0}
+        for alternative in step.top:
+            text = alternative.text.strip().strip("*:#()\"'“”").upper()
+            if text in masses:
+                masses[text] += math.exp(alternative.logprob)
+        if step.text.strip().strip("*:#()\"'“”").upper() in masses:
+            return max(masses, key=masses.get) if any(masses.values()) else None
+        if step.text.strip():
+            return None
+    return None
+
+
+def judge_pairs(
+    store, experiment_id: int, a: str, b: str, criterion: str, judge: str | None = None, width: int | None = None
+) -> PairwiseReport:
+    pairs = _pairs(store, experiment_id, a, b)
+    language = "zh" if is_chinese(criterion + "".join(x["output"] or "" for x, _ in pairs[:3])) else "en"
+    engines = judge_engines(judge)
+    try:
+        backend = engines("instruct" if judge is None else judge)
+        render = judge_renderer(store)
+        requests = []
+        for first, second in pairs:
+            for left, right in ((first, second), (second, first)):
+                variables = {
+                    "criterion": criterion,
+                    "input": first["prompt"],
+                    "a": left["output"],
+                    "b": right["output"],
+                }
+                prompt = render(TEMPLATES[language], variables, backend) + PRIMERS[language]
+                requests.append(
+                    GenerationRequest(
+                        prompt, SamplingParams(temperature=0.0, seed=0), 4, (), JUDGE_ALTERNATIVES, special=True
+                    )
+                )
+        outcomes = backend.generate_many(requests, width)
+        judge_name = backend.info.name
+    finally:
+        engines.close()
+    return _record(store, experiment_id, a, b, judge_name, pairs, outcomes)
+
+
+def _record(store, experiment_id, a, b, judge_name, pairs, outcomes) -> PairwiseReport:
+    rater = JUDGE_RATER + judge_name
+    consistent = a_wins = b_wins = errors = 0
+    for index, (first, second) in enumerate(pairs):
+        forward, backward = _read_choice(outcomes[2 * index]), _read_choice(outcomes[2 * index + 1])
+        if forward is None or backward is None:
+            errors += 1
+            continue
+        first_wins_forward, first_wins_backward = forward == "A", backward == "B"
+        if first_wins_forward != first_wins_backward:
+            store.add_rating(experiment_id, first["case_id"], first["id"], second["id"], "skip", rater)
+            continue
+        consistent += 1
+        a_wins += first_wins_forward
+        b_wins += not first_wins_forward
+        choice = "left" if first_wins_forward else "right"
+        store.add_rating(experiment_id, first["case_id"], first["id"], second["id"], choice, rater)
+    judged = len(pairs) - errors
+    bias = (judged - consistent) / judged if judged else None
+    calibration = calibrate_pairwise(store, experiment_id, rater)
+    return PairwiseReport(experiment_id, a, b, judge_name, len(pairs), consistent, bias, a_wins, b_wins, errors,
+                          calibration)  # fmt: skip
+
+
+def _winner(rating: dict[str, Any]) -> tuple[frozenset, int] | None:
+    if rating["choice"] not in ("left", "right"):
+        return None
+    key = frozenset((rating["left_run_id"], rating["right_run_id"]))
+    return key, rating["left_run_id"] if rating["choice"] == "left" else rating["right_run_id"]
+
+
+def calibrate_pairwise(store, experiment_id: int, rater: str) -> dict[str, Any]:
+    """The judge's latest verdicts against your own A/B ratings of the same two outputs: does the judge pick
+    the output you picked? (Ties and skips on either side are left out.)"""
+    judge, human = {}, {}
+    for rating in store.ratings(experiment_id):
+        found = _winner(rating)
+        if found is None:
+            continue
+        if rating["rater"] == rater:
+            judge[found[0]] = found[1]
+        elif not rating["rater"].startswith(JUDGE_RATER):
+            human[found[0]] = found[1]
+    shared = sorted(set(judge) & set(human), key=sorted)
+    pairs = [(human[k] == min(k), judge[k] == min(k)) for k in shared]
+    return agreement(pairs, rater, unit="pair you rated").to_dict()
