@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sacrebleu
 
 from workbench.scoring.agreement import cohen_kappa
@@ -140,3 +141,39 @@ def test_a_pairwise_judge_asks_both_orders_and_never_counts_as_you(cli, isolated
     shared = sorted(set(judge_pick) & set(human_pick), key=sorted)
     pairs = [(human_pick[k] == min(k), judge_pick[k] == min(k)) for k in shared]
     assert calibration["n"] == len(shared) and calibration["kappa"] == cohen_kappa(pairs)[0]
+
+
+def test_similar_is_the_cosine_of_llama_cpp_embeddings(cli, isolated_db, tmp_path):
+    import llama_cpp
+    import numpy as np
+
+    from workbench import models
+
+    experiment_id = finished_grid(cli)
+    scored = cli("rescore", str(experiment_id), "--scorer", "similar", "--name", "similar", "--json", timeout=300)
+    assert scored.code == 0, scored.stderr
+    store = Store(isolated_db)
+    kept = store.cell_scores(store.scoring_id(experiment_id, "similar"))
+    rows = outputs(cli, experiment_id)[:4]
+    model = llama_cpp.Llama(
+        str(models.default_model_path()), embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+        n_ctx=2048, verbose=False,
+    )  # fmt: skip
+    try:
+        for row in rows:
+            a, b = (np.array(model.embed(text)) for text in (row["output"].strip() or " ", row["vars"]["reference"]))
+            cosine = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+            result = kept[row["run_id"]]["results"][0]
+            assert result["value"] == pytest.approx(cosine, abs=1e-6)
+            assert result["passed"] == (cosine >= 0.75)
+    finally:
+        model.close()
+    checks = tmp_path / "checks.yaml"
+    checks.write_text("- type: similar\n  provider: no-such-model\n")
+    missing = cli("rescore", str(experiment_id), "--assertions", str(checks), "--name", "bad", "--json")
+    assert missing.code == 0 and missing.json()["scorer_errors"] == 24
+    errors = {s["error"] for s in store.cell_scores(store.scoring_id(experiment_id, "bad")).values()}
+    assert errors == {
+        "similar: embedding error: unknown model 'no-such-model' (known: gemma-3-270m-q4_k_m, "
+        "smollm2-135m-instruct-q4_1; or give a path to a .gguf file)"
+    }

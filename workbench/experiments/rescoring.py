@@ -61,6 +61,21 @@ def judge_engines(judge: str | None):
     return engine
 
 
+def embedding_models():
+    """Opens embedding models by name ("" -> the default model), one each, kept open for the whole scoring."""
+    from workbench.models.engines import open_embedder
+
+    opened: dict[str, Any] = {}
+
+    def embedder(provider: str):
+        if provider not in opened:
+            opened[provider] = open_embedder(provider or None)
+        return opened[provider]
+
+    embedder.close = lambda: [e.close() for e in opened.values()]  # type: ignore[attr-defined]
+    return embedder
+
+
 def judge_renderer(store):
     """A judge template rendered for the judge model (its chat format when it has one)."""
     from workbench.chat.prompting import prompt_for_model
@@ -124,11 +139,13 @@ def _score(store, experiment_id, runs, sets, name, described, judge, width, on_p
     scoring_id = store.start_scoring(experiment_id, name, described, judge or "")
     job = ScoringJob([context_of(r) for r in runs], sets, [allow_code] * len(runs))
     engines = judge_engines(judge) if any(s.has_judges for s in sets) else None
+    embedders = embedding_models() if any(s.has_embeddings for s in sets) else None
     try:
-        scores = score_cells(job, engines, judge_renderer(store), width, on_progress)
+        scores = score_cells(job, engines, judge_renderer(store), width, on_progress, embedders)
     finally:
-        if engines is not None:
-            engines.close()
+        for opened in (engines, embedders):
+            if opened is not None:
+                opened.close()
     rows = [{"run_id": r["id"], **s.to_dict(), "error": s.error} for r, s in zip(runs, scores, strict=True)]
     store.save_cell_scores(scoring_id, rows)
     return Rescored(experiment_id, scoring_id, name, len(rows), sum(bool(r["error"]) for r in rows))

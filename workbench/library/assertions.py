@@ -34,12 +34,13 @@ DETERMINISTIC = (
 REFERENCE_METRICS = ("bleu", "chrf", "ter", "rouge-1", "rouge-2", "rouge-l")
 JUDGES = ("llm-rubric", "factuality", "closed-qa")
 CODE = ("python",)
+EMBEDDINGS = ("similar",)  # cosine similarity of embeddings from a model the user picks (`provider`)
 ANSWER_RULES = ("exact", "choice", "number")  # the workbench's own answer readers (experiments.scoring)
-TYPES = DETERMINISTIC + REFERENCE_METRICS + JUDGES + CODE + ANSWER_RULES
+TYPES = DETERMINISTIC + REFERENCE_METRICS + JUDGES + CODE + EMBEDDINGS + ANSWER_RULES
 NEGATABLE = frozenset(DETERMINISTIC[:10])  # promptfoo's `not-contains` and friends
 ALIASES = {"rouge-n": "rouge-1", "contains-any-of": "contains-any"}
 DEFAULT_THRESHOLDS = {m: 0.5 for m in REFERENCE_METRICS} | {"levenshtein": 5.0, "llm-rubric": 0.5}
-DEFAULT_THRESHOLDS |= {"factuality": 0.5, "closed-qa": 0.5}
+DEFAULT_THRESHOLDS |= {"factuality": 0.5, "closed-qa": 0.5, "similar": 0.75}
 KEYS = frozenset({"type", "value", "threshold", "weight", "metric", "provider", "rubricPrompt", "transform"})
 
 
@@ -153,6 +154,10 @@ class AssertionSet:
     @property
     def has_judges(self) -> bool:
         return any(a.is_judge for a in self.assertions)
+
+    @property
+    def has_embeddings(self) -> bool:
+        return any(a.type in EMBEDDINGS for a in self.assertions)
 
     def label(self) -> str:
         return ", ".join(a.label for a in self.assertions)

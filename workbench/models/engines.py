@@ -115,3 +115,18 @@ class GridEngines:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def open_embedder(model: ModelInfo | str | None):  # -> engine.embeddings.Embedder
+    """An embedding model for the `similar` assertion: a local GGUF (llama.cpp, mean pooling, the model's saved
+    context and threads) or a saved connection's /v1/embeddings."""
+    from workbench.engine.embeddings import LlamaEmbedder, RemoteEmbedder
+    from workbench.models.registry import resolve
+
+    info = model if isinstance(model, ModelInfo) else resolve(model)
+    if info.source == "remote":
+        from workbench.engine.openai_compat.endpoint import from_ref
+
+        return RemoteEmbedder(from_ref(info.path), info.name)
+    options = load_options(info)
+    return LlamaEmbedder(info.path, info.name, n_ctx=min(options.n_ctx, 4096), threads=options.n_threads)

@@ -9,10 +9,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from workbench.engine.base import Backend
+from workbench.engine.embeddings import Embedder
 from workbench.errors import InputError, WorkbenchError
 from workbench.library.assertions import (
     ANSWER_RULES,
     CODE,
+    EMBEDDINGS,
     JUDGES,
     REFERENCE_METRICS,
     Assertion,
@@ -37,6 +39,7 @@ from workbench.scoring.judges import (
 DEFAULT_JUDGE = "instruct"  # models.INSTRUCT_MODEL_NAME: the embedded instruction-tuned model
 
 JudgeEngines = Callable[[str], Backend]  # a judge model's name -> an open backend (the caller closes them)
+Embedders = Callable[[str], "Embedder"]  # an embedding model's name ("" the default) -> an open embedder
 RenderJudge = Callable[[str, dict, Backend], str]  # template name, variables, judge -> the judge's prompt
 
 
@@ -83,11 +86,13 @@ def score_cells(
     render: RenderJudge | None = None,
     width: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    embedders: Embedders | None = None,
 ) -> list[CellScore]:
     """Each cell's CellScore, in order. `judges` opens a judge model by name (needed when a set has a
     judge); `render` turns a judge template and its variables into the judge model's prompt."""
     results: list[list[AssertionResult | None]] = []
     pending: dict[str, list[tuple[int, int, JudgeCall]]] = defaultdict(list)
+    similar: dict[str, list[tuple[int, int, Assertion]]] = defaultdict(list)
     for index, (ctx, assertion_set) in enumerate(zip(job.cells, job.sets, strict=True)):
         allowed = job.allow_code[index] if job.allow_code is not None else True
         row: list[AssertionResult | None] = []
@@ -95,9 +100,14 @@ def score_cells(
             if assertion.type in JUDGES:
                 row.append(None)
                 pending[assertion.provider or DEFAULT_JUDGE].append((index, position, _judge_call(assertion, ctx)))
+            elif assertion.type in EMBEDDINGS:
+                row.append(None)
+                similar[assertion.provider].append((index, position, assertion))
             else:
                 row.append(check_one(assertion, ctx, allowed))
         results.append(row)
+    for provider, wanted in similar.items():
+        _run_similar(provider, wanted, job.cells, results, embedders)
     for provider, calls in pending.items():
         _run_judges(provider, calls, results, judges, render, width, on_progress)
     return [combine([r for r in row if r is not None], s.threshold) for row, s in zip(results, job.sets, strict=True)]
@@ -151,3 +161,36 @@ def _run_judges(provider, calls, results, judges, render, width, on_progress) ->
 
 def primer(call: JudgeCall) -> str:
     return PRIMERS["zh" if call.template.endswith("-zh") else "en"]
+
+
+def _run_similar(provider: str, wanted, cells, results, embedders) -> None:
+    """Cosine similarity of each output to its expected text, every text embedded in one call."""
+    texts: list[str] = []
+    ready = []
+    for i, p, assertion in wanted:
+        try:
+            assertion = with_variables(assertion, cells[i])
+            reference = str(assertion.value) if assertion.value is not None else cells[i].reference()
+        except CheckError as err:
+            results[i][p] = error_result(assertion, str(err))
+            continue
+        ready.append((i, p, assertion))
+        texts += [cells[i].output.strip(), reference]
+    if not ready:
+        return
+    if embedders is None:
+        raise InputError("a similar assertion needs an embedding model (none was given to score with)")
+    try:
+        embedder = embedders(provider)
+        vectors = embedder.embed(texts)
+    except WorkbenchError as err:
+        for i, p, assertion in ready:
+            results[i][p] = error_result(assertion, f"embedding error: {err}")
+        return
+    for k, (i, p, assertion) in enumerate(ready):
+        cosine = float(vectors[2 * k] @ vectors[2 * k + 1])
+        threshold = assertion.effective_threshold()
+        reason = f"cosine {cosine:.3f} with {embedder.name} (at least {threshold:g})"
+        results[i][p] = AssertionResult(
+            assertion.label, "similar", max(0.0, cosine), cosine >= threshold, cosine, reason, weight=assertion.weight
+        )

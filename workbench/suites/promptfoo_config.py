@@ -44,7 +44,6 @@ KNOWN_KEYS = {
 }
 JS_TYPES = {"javascript", "fn", "webhook"}
 UNSUPPORTED_TYPES = {
-    "similar": "needs an embedding model; not in the workbench yet",
     "cost": "a local model has no cost",
     "assert-set": "nested assertion sets are not supported: list the assertions",
     "select-best": "select-best compares outputs across prompts; use the pairwise review instead",
