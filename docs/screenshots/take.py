@@ -393,6 +393,47 @@ def shoot_errors(app: QApplication, win: MainWindow) -> None:
     shoot_dialog(app, win, "error-bad-model")
 
 
+def shoot_scoring(app: QApplication, win: MainWindow) -> None:
+    """The summarisation ready experiment scored by its templates' assertions (rubric judge, length, ROUGE-L),
+    re-scored by chrF-like metrics, ten cells labelled: the scoring panel, a judged cell, the calibration."""
+    from PySide6.QtTest import QTest
+
+    from workbench.library import presets
+
+    tab = win.compare
+    win.tabs.setCurrentWidget(tab)
+    preset = presets.get_preset("summaries-tldr-vs-instruction")
+    presets.ensure_ingredients(tab.store, preset)
+    tab.refresh_library()
+    for name in preset.templates:
+        tab.add_template(name)
+    tab.builder.dataset.setCurrentText(preset.dataset)
+    tab.builder.max_tokens.setValue(0)
+    tab.start_new()
+    wait(app, lambda: tab.experiment_id is not None and not tab.running, 900)
+    runs = tab.store.experiment_runs(tab.experiment_id, with_tokens=False)
+    for index, run in enumerate(runs):
+        tab.store.save_label(run["id"], bool(run["output"].strip()) and index % 3 != 0, None, "")
+    panel = tab.scoring
+    tab.result_tabs.setCurrentWidget(panel)
+    panel.assertions.setText("rouge-l,rouge-2,length:160")
+    panel.name.setText("rouge")
+    panel.rescore()
+    wait(app, lambda: panel.rescore_button.isEnabled(), 300)
+    panel.scoring.setCurrentText("assert")
+    wait(app, lambda: False, 0.5)
+    win.grab().save(str(HERE / "compare-scoring.png"))
+    panel.calibration.grab().save(str(HERE / "compare-calibration.png"))
+    tab.result_tabs.setCurrentIndex(0)
+    dialog = tab.inspect(0, 1)
+    dialog.resize(1000, 760)
+    QTest.keyClick(dialog, Qt.Key_P)
+    QTest.keyClick(dialog, Qt.Key_4)
+    wait(app, lambda: False, 0.3)
+    dialog.grab().save(str(HERE / "compare-cell-assertions.png"))
+    dialog.close()
+
+
 SHOTS = {
     "playground": lambda app, win: (
         shoot(app, win, "The three most important inventions in history are", "playground-english", 3, 0.9),
@@ -402,6 +443,7 @@ SHOTS = {
     "tokenizer": shoot_tokenizer,
     "templates": shoot_templates,
     "compare": shoot_compare,
+    "scoring": shoot_scoring,
     "explorer": shoot_explorer,
     "tokenizer-families": shoot_tokenizer_families,
     "models": shoot_models,

@@ -144,7 +144,7 @@ def test_exported_rows_rescored_independently_give_the_reported_accuracy(store, 
     first = rows[0]
     assert seeds[("sentiment-0shot-en", first["case_id"], first["sample_index"])] == first["seed"]  # same dice
     csv_text = experiments.to_text(experiments.run_rows(store, experiment_id), "csv")
-    assert csv_text.splitlines()[0].startswith("experiment_id,template,template_version,case_id,vars")
+    assert csv_text.splitlines()[0].startswith("run_id,experiment_id,template,template_version,case_id,vars")
 
 
 def test_bad_grids_are_refused_before_running(store, tmp_path):

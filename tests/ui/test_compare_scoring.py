@@ -72,6 +72,7 @@ def test_scoring_panel_calibration_and_labels_equal_the_cli(qtbot, tmp_path, cli
         assert dialog is not None and dialog.scores
         scores = dialog.scores[0]
         assert "<b>chrf</b>" in scores.scores.text() and "<b>rouge</b>" in scores.scores.text()
+        assert scores.judge_button.isHidden()  # no judge among chrf and rouge
         run_id = scores.run["id"]
         QTest.keyClick(dialog, Qt.Key_C)
         assert run_id not in tab.store.labels(experiment_id)

@@ -154,7 +154,7 @@ def test_bad_grids_and_experiment_management(qtbot, window, tmp_path, monkeypatc
     qtbot.waitUntil(lambda: tab.experiment_id is not None and not tab.running, timeout=120_000)
     out = tmp_path / "runs.csv"
     tab.export_to(out, "runs", "csv")
-    assert out.read_text(encoding="utf-8").startswith("experiment_id,template")
+    assert out.read_text(encoding="utf-8").startswith("run_id,experiment_id,template")
     summary = tmp_path / "named-runs-but-summary.jsonl"  # the kind is the chosen one, not the file name's
     tab.export_to(summary, "summary", "jsonl")
     (row,) = [json.loads(line) for line in summary.read_text(encoding="utf-8").splitlines()]

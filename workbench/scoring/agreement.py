@@ -44,6 +44,8 @@ def cohen_kappa(pairs: list[tuple[bool, bool]]) -> tuple[float | None, float | N
     if math.isclose(expected, 1.0):
         return None, None
     kappa = (observed - expected) / (1 - expected)
+    if 0.0 in rows or 0.0 in cols:  # one side gave one verdict to every cell: no spread to estimate from
+        return kappa, None
     inner = sum(p[i][i] * (1 - (rows[i] + cols[i]) * (1 - kappa)) ** 2 for i in range(2))
     inner += (1 - kappa) ** 2 * sum(p[i][j] * (cols[i] + rows[j]) ** 2 for i in range(2) for j in range(2) if i != j)
     inner -= (kappa - expected * (1 - kappa)) ** 2
@@ -73,6 +75,11 @@ def _verdict(n: int, agreed: float | None, kappa: float | None, low: float | Non
         return f"too few labels to tell: {n} {unit}(s) with a verdict from {judge}, {MIN_LABELS} needed"
     if kappa is None:
         return f"kappa is undefined: you and {judge} each gave one verdict to every cell; label varied cases"
+    if low is None:
+        return (
+            f"{judge} cannot stand in for you on this data: one side gave the same verdict to every cell, so it "
+            f"tells nothing apart (kappa {kappa:.2f}, agreement {agreed:.0%} is chance)"
+        )
     if low is not None and low >= TRUST_KAPPA:
         return f"{judge} can stand in for you on this data: kappa {kappa:.2f}, 95% interval from {low:.2f}"
     if kappa >= TRUST_KAPPA:

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
+    QDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -193,11 +194,27 @@ class CellScores(QWidget):
         self.scores.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.label = QLabel()
         self.label.setObjectName("cell-label")
+        self.judge_button = QPushButton("The judge's prompt and tokens…")
+        self.judge_button.clicked.connect(self.show_judge)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.scores)
-        layout.addWidget(self.label)
+        row = QHBoxLayout()
+        row.addWidget(self.label, 1)
+        row.addWidget(self.judge_button)
+        layout.addLayout(row)
         self.refresh()
+
+    def show_judge(self) -> QDialog:
+        """Every judge's prompt, its answer and the first answer token's alternatives, for this sample."""
+        dialog = QDialog(self)
+        dialog.setWindowTitle("What the judge saw and answered")
+        dialog.resize(820, 600)
+        text = QPlainTextEdit(self.scores.toolTip(), readOnly=True)
+        text.setObjectName("judge-details")
+        QVBoxLayout(dialog).addWidget(text)
+        dialog.show()
+        return dialog
 
     def refresh(self) -> None:
         lines, tips = [], []
@@ -210,6 +227,7 @@ class CellScores(QWidget):
                     tips.append(judge_tip(result))
         self.scores.setText("<br>".join(lines) or "no scoring yet")
         self.scores.setToolTip("\n\n".join(tips))
+        self.judge_button.setVisible(bool(tips))
         label = self.store.labels(self.run["experiment_id"]).get(self.run["id"])
         if label is None:
             self.label.setText(f"your label: none  ({LABEL_KEYS})")

@@ -88,7 +88,10 @@ class CellInspector(QDialog):
         layout = QVBoxLayout(self)
         prompt = QPlainTextEdit(first["prompt"], readOnly=True)
         prompt.setMaximumHeight(150)
-        layout.addWidget(QLabel(f"Prompt ({first['prompt_tokens']} tokens) · expected: {first['expected']}"))
+        reference = (first["vars"] or {}).get("reference")
+        wanted = f"expected: {first['expected']}" if first["expected"] is not None else ""
+        wanted += f"{' · ' if wanted else ''}reference: {reference}" if reference else ""
+        layout.addWidget(QLabel(f"Prompt ({first['prompt_tokens']} tokens){' · ' + wanted if wanted else ''}"))
         layout.addWidget(prompt)
         layout.addWidget(ProbabilityLegend())
         self.popup = TokenPopup(self)
