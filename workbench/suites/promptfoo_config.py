@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 
 from workbench.errors import InputError, TemplateError
-from workbench.library.assertions import Assertion
 from workbench.library.datasets import Case, Dataset
 from workbench.library.templates import Template, render
+from workbench.suites.promptfoo_assertions import Unmapped, map_assertion
 
 KNOWN_KEYS = {
     "description": "",  # the dataset's description
@@ -42,24 +42,8 @@ KNOWN_KEYS = {
     "tags": "ignored",
     "metadata": "ignored",
 }
-JS_TYPES = {"javascript", "fn", "webhook"}
-UNSUPPORTED_TYPES = {
-    "cost": "a local model has no cost",
-    "assert-set": "nested assertion sets are not supported: list the assertions",
-    "select-best": "select-best compares outputs across prompts; use the pairwise review instead",
-    "moderation": "needs a hosted moderation API",
-    "answer-relevance": "needs an embedding model",
-    "context-recall": "RAG context metrics are not supported",
-    "context-relevance": "RAG context metrics are not supported",
-    "context-faithfulness": "RAG context metrics are not supported",
-    "g-eval": "use llm-rubric",
-    "model-graded-closedqa": "",
-    "model-graded-factuality": "",
-}
-ALIASES = {"model-graded-closedqa": "closed-qa", "model-graded-factuality": "factuality", "grade": "llm-rubric"}
 HOSTED = ("openai:", "anthropic:", "azure:", "bedrock:", "vertex:", "google:", "mistral:", "groq:", "cohere:")
 URL_KEYS = ("apiBaseUrl", "apiHost", "baseUrl", "base_url", "url", "apiBase")
-SHORTHAND = re.compile(r"^(not-)?([a-z-]+)(?:\(([0-9.]+)\))?:(.*)$", re.DOTALL)
 
 
 class Yaml12Loader(yaml.SafeLoader):
@@ -74,12 +58,6 @@ Yaml12Loader.yaml_implicit_resolvers = {
 Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-
-
-@dataclass
-class Unmapped:
-    what: str
-    reason: str
 
 
 @dataclass
@@ -278,60 +256,6 @@ def _csv_test(row: dict[str, Any]) -> dict[str, Any]:
     return test
 
 
-def _shorthand(text: str) -> dict[str, Any]:
-    """promptfoo's assertion strings: `icontains:bonjour`, `not-contains:x`, `levenshtein(5):x`, `is-json`,
-    `grade:rubric`, `fn:...`; a string without a type is `equals`."""
-    if text in ("is-json", "is-valid-openai-tools-call", "contains-json"):
-        return {"type": text}
-    match = SHORTHAND.match(text)
-    if not match:
-        return {"type": "equals", "value": text}
-    negate, kind, threshold, value = match.groups()
-    found: dict[str, Any] = {"type": (negate or "") + kind, "value": value}
-    if threshold:
-        found["threshold"] = float(threshold)
-    return found
-
-
-def _assertion(raw: Any, refs: dict, reader: Reader, where: str, unmapped: list[Unmapped], allow_code: bool):
-    if isinstance(raw, str):
-        raw = _shorthand(raw)
-    if isinstance(raw, dict) and "$ref" in raw:
-        key = str(raw["$ref"]).rsplit("/", 1)[-1]
-        if key not in refs:
-            unmapped.append(Unmapped(where, f"$ref {raw['$ref']} names no assertionTemplates entry"))
-            return None
-        raw = refs[key]
-    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
-        unmapped.append(Unmapped(where, f"not an assertion: {raw!r}"))
-        return None
-    kind = ALIASES.get(raw["type"], raw["type"])
-    bare = kind.removeprefix("not-")
-    if bare in JS_TYPES:
-        unmapped.append(Unmapped(where, f"{raw['type']}: JavaScript assertions do not run in the workbench"))
-        return None
-    if UNSUPPORTED_TYPES.get(bare):
-        unmapped.append(Unmapped(where, f"{raw['type']}: {UNSUPPORTED_TYPES[bare]}"))
-        return None
-    data = {k: v for k, v in raw.items() if k in ("type", "value", "threshold", "weight", "metric", "provider")}
-    data["type"] = kind
-    if bare == "python":
-        value = str(raw.get("value", ""))
-        if not value.startswith("file://"):
-            unmapped.append(Unmapped(where, "python: inline code is not run; put it in a file (file://scorer.py)"))
-            return None
-        if not allow_code:
-            unmapped.append(Unmapped(where, "python: code from an imported suite runs only with --allow-code"))
-            return None
-        file_part, _, function = value.removeprefix("file://").partition(":")
-        data["value"] = f"file://{reader.path(file_part, where)}" + (f":{function}" if function else "")
-    try:
-        return Assertion.from_dict(data, where).to_dict()
-    except InputError as err:
-        unmapped.append(Unmapped(where, str(err)))
-        return None
-
-
 def _case(index, test, default, refs, reader, unmapped, allow_code) -> Case:
     if not isinstance(test, dict):
         raise InputError(f"test {index + 1}: a test is a mapping with vars and assert")
@@ -344,7 +268,7 @@ def _case(index, test, default, refs, reader, unmapped, allow_code) -> Case:
     checks = []
     for position, raw in enumerate([*(default.get("assert") or []), *(test.get("assert") or [])]):
         where = f"test {index + 1} ({test.get('description') or 'no description'}), assertion {position + 1}"
-        mapped = _assertion(raw, refs, reader, where, unmapped, allow_code)
+        mapped = map_assertion(raw, refs, reader, where, unmapped, allow_code)
         if mapped is not None:
             checks.append(mapped)
     if test.get("threshold") is not None:
