@@ -45,14 +45,16 @@ def test_bleu_chrf_ter_equal_sacrebleu(reference, hypothesis):
     chinese = any("\u4e00" <= ch <= "\u9fff" for ch in reference)
     bleu = sacrebleu.sentence_bleu(hypothesis, [reference], tokenize="zh" if chinese else "13a").score
     chrf = sacrebleu.sentence_chrf(hypothesis, [reference]).score
-    ter = sacrebleu.sentence_ter(hypothesis, [reference], asian_support=chinese).score
+    ter = sacrebleu.sentence_ter(hypothesis, [reference], normalized=chinese, asian_support=chinese).score
     assert run("bleu", hypothesis, reference=reference).value == bleu
     assert run("bleu", hypothesis, reference=reference).score == pytest.approx(bleu / 100)
     assert run("chrf", hypothesis, reference=reference).value == chrf
     assert run("chrf", hypothesis, reference=reference).score == pytest.approx(chrf / 100)
     assert run("ter", hypothesis, reference=reference).value == ter
     assert run("ter", hypothesis, reference=reference).score == pytest.approx(max(0.0, 1 - ter / 100))
-    assert chrf > 0
+    assert chrf > 0 and ter > 0
+    if chinese:
+        assert ter < 100  # Chinese TER counts characters, not one whole-sentence "word"
 
 
 def test_rouge_equals_rouge_score_and_reads_chinese_by_character():

@@ -256,7 +256,9 @@ def _sacrebleu_metric(kind: str, chinese: bool):
         return BLEU(tokenize="zh" if chinese else "13a", effective_order=True)
     if kind == "chrf":
         return CHRF()
-    return TER(asian_support=chinese)
+    # sacrebleu applies TER's Asian support only with normalisation; without both, a Chinese sentence is one
+    # "word" and TER is 0 or 100
+    return TER(normalized=True, asian_support=True) if chinese else TER()
 
 
 class _CharTokenizer:
