@@ -258,3 +258,16 @@ def test_paired_scores_bootstrap_and_wilcoxon():
     assert result.n == 12 and result.mean_difference == pytest.approx(sum(differences) / 12)
     assert result.low <= result.mean_difference <= result.high
     assert result.p_value == pytest.approx(wilcoxon(differences).pvalue)
+
+
+def test_a_grade_is_the_probability_weighted_mean_of_the_first_digit():
+    from workbench.scoring.judges import read_grade
+
+    steps = [Step(" ", [(" ", -0.1)]), Step("4", [("4", math.log(0.5)), ("5", math.log(0.25)), ("2", math.log(0.25))])]
+    score, reading = read_grade(Outcome(" 4\nclear", steps))
+    assert reading["grade_mean"] == pytest.approx(3.75) and score == pytest.approx(0.6875)
+    assert reading["token_index"] == 1
+    from workbench.scoring.checks import CheckError
+
+    with pytest.raises(CheckError, match="does not start with a grade 1-5"):
+        read_grade(Outcome("Good", [Step("Good", [("Good", -0.1), ("4", -3.0)])]))

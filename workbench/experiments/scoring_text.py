@@ -35,7 +35,9 @@ def result_line(result: dict) -> str:
         return f"{result['label']}: error: {result['error']}"
     mark = "✓" if result["passed"] else "✗"
     line = f"{result['label']}: {result['score']:.3f} {mark}"
-    if result.get("judge"):
+    if result.get("judge", {}).get("grade_mean") is not None:
+        line += f" (expected grade {result['judge']['grade_mean']:.2f} of 5)"
+    elif result.get("judge"):
         line += f" (P(PASS) {result['score']:.1%})"
     return line + (f" — {result['reason']}" if result["reason"] else "")
 

@@ -32,7 +32,7 @@ DETERMINISTIC = (
     "perplexity",
 )
 REFERENCE_METRICS = ("bleu", "chrf", "ter", "rouge-1", "rouge-2", "rouge-l")
-JUDGES = ("llm-rubric", "factuality", "closed-qa")
+JUDGES = ("llm-rubric", "factuality", "closed-qa", "llm-grade")  # llm-grade: a 1-5 grade (the workbench's own)
 CODE = ("python",)
 EMBEDDINGS = ("similar",)  # cosine similarity of embeddings from a model the user picks (`provider`)
 ANSWER_RULES = ("exact", "choice", "number")  # the workbench's own answer readers (experiments.scoring)
@@ -40,7 +40,7 @@ TYPES = DETERMINISTIC + REFERENCE_METRICS + JUDGES + CODE + EMBEDDINGS + ANSWER_
 NEGATABLE = frozenset(DETERMINISTIC[:10])  # promptfoo's `not-contains` and friends
 ALIASES = {"rouge-n": "rouge-1", "contains-any-of": "contains-any"}
 DEFAULT_THRESHOLDS = {m: 0.5 for m in REFERENCE_METRICS} | {"levenshtein": 5.0, "llm-rubric": 0.5}
-DEFAULT_THRESHOLDS |= {"factuality": 0.5, "closed-qa": 0.5, "similar": 0.75}
+DEFAULT_THRESHOLDS |= {"factuality": 0.5, "closed-qa": 0.5, "similar": 0.75, "llm-grade": 0.5}
 KEYS = frozenset({"type", "value", "threshold", "weight", "metric", "provider", "rubricPrompt", "transform"})
 
 

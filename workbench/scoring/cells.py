@@ -28,6 +28,7 @@ from workbench.scoring import answers
 from workbench.scoring.checks import CellContext, CheckError, check_metric, check_text, with_variables
 from workbench.scoring.code import run_python
 from workbench.scoring.judges import (
+    GRADE_PRIMERS,
     JUDGE_TEMPLATES,
     PRIMERS,
     JudgeCall,
@@ -160,7 +161,8 @@ def _run_judges(provider, calls, results, judges, render, width, on_progress) ->
 
 
 def primer(call: JudgeCall) -> str:
-    return PRIMERS["zh" if call.template.endswith("-zh") else "en"]
+    primers = GRADE_PRIMERS if call.assertion.type == "llm-grade" else PRIMERS
+    return primers["zh" if call.template.endswith("-zh") else "en"]
 
 
 def _run_similar(provider: str, wanted, cells, results, embedders) -> None:

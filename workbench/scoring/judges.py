@@ -20,6 +20,8 @@ JUDGE_TEMPLATES = {
     ("factuality", "zh"): "judge-factuality-zh",
     ("closed-qa", "en"): "judge-closed-qa-en",
     ("closed-qa", "zh"): "judge-closed-qa-zh",
+    ("llm-grade", "en"): "judge-grade-en",
+    ("llm-grade", "zh"): "judge-grade-zh",
 }
 VERDICTS = {"pass": ("PASS", "通过"), "fail": ("FAIL", "不通过")}
 JUDGE_MAX_TOKENS = 48
@@ -49,7 +51,7 @@ class JudgeCall:
 
 def judge_variables(assertion: Assertion, ctx: CellContext) -> dict[str, Any]:
     variables: dict[str, Any] = {"output": ctx.output, "input": ctx.prompt}
-    if assertion.type == "llm-rubric":
+    if assertion.type in ("llm-rubric", "llm-grade"):
         if not isinstance(assertion.value, str) or not assertion.value.strip():
             raise CheckError("llm-rubric needs a rubric as its value")
         variables["rubric"] = assertion.value
@@ -60,13 +62,15 @@ def judge_variables(assertion: Assertion, ctx: CellContext) -> dict[str, Any]:
 
 
 PRIMERS = {"en": "Verdict:", "zh": "判定:"}  # the judge's answer starts here, so its next token is the verdict
+GRADE_PRIMERS = {"en": "Grade (1-5):", "zh": "评分(1-5):"}
+GRADES = ("1", "2", "3", "4", "5")
 
 
 def language_of(assertion: Assertion, ctx: CellContext) -> str:
     """The judge speaks the language of its instruction: the rubric, else the reference."""
     from workbench.scoring.checks import is_chinese
 
-    if assertion.type == "llm-rubric":
+    if assertion.type in ("llm-rubric", "llm-grade"):
         return "zh" if is_chinese(str(assertion.value or "")) else "en"
     reference = str(assertion.value or ctx.case.vars.get("reference") or ctx.case.expected or "")
     return "zh" if is_chinese(reference) else "en"
@@ -99,12 +103,37 @@ def read_verdict(outcome: Any) -> tuple[float, dict[str, Any]]:
     raise CheckError(f"judge error: the judge's answer does not start with PASS or FAIL: {text[:200]!r}")
 
 
+def read_grade(outcome: Any) -> tuple[float, dict[str, Any]]:
+    """The judge's 1-5 grade as the probability-weighted mean over the digits 1-5 of its first answer token
+    (leading spaces skipped), scaled to 0..1 ((mean - 1) / 4). CheckError with the raw text when unreadable."""
+    for index, step in enumerate(outcome.tokens[:8]):
+        alternatives = [(t.text, t.logprob) for t in step.top]
+        masses = dict.fromkeys(GRADES, 0.0)
+        for piece, logprob in alternatives:
+            if piece.strip() in masses:
+                masses[piece.strip()] += math.exp(logprob)
+        total = sum(masses.values())
+        if total > 0 and step.text.strip() in masses:
+            mean = sum(int(g) * m for g, m in masses.items()) / total
+            reading = {
+                "raw": outcome.text,
+                "token_index": index,
+                "grade_mean": mean,
+                "grade_masses": masses,
+                "alternatives": alternatives[:10],
+            }
+            return (mean - 1) / 4, reading
+        if step.text.strip():
+            break
+    raise CheckError(f"judge error: the judge's answer does not start with a grade 1-5: {outcome.text[:200]!r}")
+
+
 def judged_result(call: JudgeCall, outcome: Any) -> AssertionResult:
     """The verdict of a finished judge call (or the error it met)."""
     assertion = call.assertion
     if isinstance(outcome, Exception):
         raise CheckError(f"judge error: {outcome}")
-    p_pass, reading = read_verdict(outcome)
+    p_pass, reading = read_grade(outcome) if assertion.type == "llm-grade" else read_verdict(outcome)
     threshold = assertion.effective_threshold()
     reason = outcome.text.strip().split("\n", 1)[-1].strip() if "\n" in outcome.text.strip() else outcome.text.strip()
     judge = {"template": call.template, "prompt": call.prompt, **reading}
