@@ -72,7 +72,8 @@ def test_starter_library_loads_and_every_template_renders_with_its_dataset(store
     judge_variables = {"rubric": "R-1", "output": "O-2", "question": "Q-3", "reference": "F-4", "input": "I-5"}
     for template in store.list_templates(tag="judge"):  # the judges' prompts: every variable they declare shows
         text = render(template, judge_variables).text
-        assert all(judge_variables[v] in text for v in template.variables) and "PASS" in text
+        assert all(judge_variables[v] in text for v in template.variables)
+        assert ("PASS" in text) != ("grade" in template.tags)  # a verdict, or a 1-5 grade
     for template in store.list_templates():
         if "judge" in template.tags:
             continue
