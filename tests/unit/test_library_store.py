@@ -70,10 +70,12 @@ def test_starter_library_loads_and_every_template_renders_with_its_dataset(store
     kinds = {t.kind for t in store.list_templates()}
     assert kinds == {"prompt", "instruction", "few_shot", "chain_of_thought", "chat"}
     judge_variables = {"rubric": "R-1", "output": "O-2", "question": "Q-3", "reference": "F-4", "input": "I-5"}
+    judge_variables |= {"criterion": "C-6", "a": "A-7", "b": "B-8"}
     for template in store.list_templates(tag="judge"):  # the judges' prompts: every variable they declare shows
         text = render(template, judge_variables).text
         assert all(judge_variables[v] in text for v in template.variables)
-        assert ("PASS" in text) != ("grade" in template.tags)  # a verdict, or a 1-5 grade
+        asked = ["PASS" in text, "1 to 5" in text or "1 到 5" in text, "A or B" in text or "A 或 B" in text]
+        assert sum(asked) == 1, (template.name, asked)  # a verdict, a 1-5 grade or a choice: exactly one
     for template in store.list_templates():
         if "judge" in template.tags:
             continue
