@@ -271,3 +271,43 @@ def test_a_grade_is_the_probability_weighted_mean_of_the_first_digit():
 
     with pytest.raises(CheckError, match="does not start with a grade 1-5"):
         read_grade(Outcome("Good", [Step("Good", [("Good", -0.1), ("4", -3.0)])]))
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (
+            "import sys\ndef get_assert(output, context):\n    sys.stdout.write('x' * 4_000_000)",
+            "wrote more than 1024 KiB",
+        ),
+        (
+            "import sys\nprint('1')\nsys.exit(0)\ndef get_assert(output, context):\n    return 1",
+            "without returning a result",
+        ),
+        ("import os\ndef get_assert(output, context):\n    os.write(1, b'\\xff\\xfe')\n    return 2", "returned 2"),
+        ("def get_assert(output, context):\n    return {'pass': 'false'}", "pass must be true or false"),
+    ],
+)
+def test_a_python_scorer_cannot_flood_fake_or_half_answer(tmp_path, body, error):
+    scorer = tmp_path / "scorer.py"
+    scorer.write_text(body)
+    result = run("python", "output", f"file://{scorer}")
+    assert result.score is None and error in result.error, result.error
+
+
+def test_a_python_scorers_children_die_with_it(tmp_path, monkeypatch):
+    from workbench.scoring import code
+
+    monkeypatch.setattr(code, "TIME_LIMIT_S", 2.0)
+    marker = tmp_path / "alive"
+    scorer = tmp_path / "scorer.py"
+    child = tmp_path / "child.py"
+    child.write_text(f"import time\ntime.sleep(4)\nopen({str(marker)!r}, 'w').close()\n")
+    scorer.write_text(
+        "import subprocess, sys, time\ndef get_assert(output, context):\n"
+        f"    subprocess.Popen([sys.executable, {str(child)!r}])\n"
+        "    time.sleep(60)\n"
+    )
+    assert "ran longer than" in run("python", "x", f"file://{scorer}").error
+    time.sleep(5)
+    assert not marker.exists()

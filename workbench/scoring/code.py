@@ -5,9 +5,13 @@ a bool, a number in 0..1, or {"pass": bool, "score": float, "reason": str}."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +20,13 @@ from workbench.scoring.checks import CellContext, CheckError
 
 TIME_LIMIT_S = 10.0
 MEMORY_LIMIT_BYTES = 1 << 30
-OUTPUT_LIMIT = 1 << 20
+OUTPUT_LIMIT = 1 << 20  # bytes of output (stdout, stderr) a scorer may write
 MARK = "\x1eworkbench-result\x1e"
 
 RUNNER = r"""
 import importlib.util, json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (__LIMIT__, __LIMIT__))
+resource.setrlimit(resource.RLIMIT_FSIZE, (__OUTPUT__, __OUTPUT__))
 path, name = sys.argv[1], sys.argv[2]
 spec = importlib.util.spec_from_file_location("user_scorer", path)
 module = importlib.util.module_from_spec(spec)
@@ -49,25 +54,49 @@ def run_python(assertion: Assertion, ctx: CellContext) -> AssertionResult:
     file, name = parse_target(assertion.value)
     context = {"vars": ctx.case.vars, "prompt": ctx.prompt, "expected": ctx.case.expected, "case_id": ctx.case.id}
     runner = RUNNER.replace("__LIMIT__", str(MEMORY_LIMIT_BYTES)).replace("__MARK__", repr(MARK))
-    try:
-        done = subprocess.run(
+    runner = runner.replace("__OUTPUT__", str(OUTPUT_LIMIT))
+    where = f"{file.name}:{name}"
+    request = json.dumps({"output": ctx.output, "context": context}, default=str).encode()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        # output goes to files the child may not grow past OUTPUT_LIMIT (RLIMIT_FSIZE), never into this process's
+        # memory; its own session, so anything it starts is killed with it
+        process = subprocess.Popen(
             [sys.executable, "-I", "-c", runner, str(file), name],
-            input=json.dumps({"output": ctx.output, "context": context}, default=str),
-            capture_output=True,
-            text=True,
-            timeout=TIME_LIMIT_S,
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        raise CheckError(f"{file.name}:{name} ran longer than {TIME_LIMIT_S:g} s and was stopped") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        raise CheckError(f"{file.name}:{name} failed: {last[:300]}")
-    found = done.stdout[-OUTPUT_LIMIT:].rpartition(MARK)[2].strip()
+        try:
+            process.communicate(request, timeout=TIME_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            raise CheckError(f"{where} ran longer than {TIME_LIMIT_S:g} s and was stopped") from None
+        finally:
+            _kill_group(process)
+        stdout, stderr = (_read(f) for f in (out, err))
+    if process.returncode == -signal.SIGXFSZ or "[Errno 27] File too large" in stderr:
+        raise CheckError(f"{where} wrote more than {OUTPUT_LIMIT // 1024} KiB of output and was stopped")
+    if process.returncode != 0:
+        last = (stderr.strip().splitlines() or [f"exit status {process.returncode}"])[-1]
+        raise CheckError(f"{where} failed: {last[:300]}")
+    if MARK not in stdout:
+        raise CheckError(f"{where} ended without returning a result")
     try:
-        value = json.loads(found)
+        value = json.loads(stdout.rpartition(MARK)[2].strip())
     except ValueError:
-        raise CheckError(f"{file.name}:{name} returned nothing readable") from None
-    return _result(assertion, value, f"{file.name}:{name}")
+        raise CheckError(f"{where} returned nothing readable") from None
+    return _result(assertion, value, where)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _read(handle) -> str:
+    handle.seek(0)
+    return handle.read(OUTPUT_LIMIT + 1).decode("utf-8", errors="replace")
 
 
 def _result(assertion: Assertion, value: Any, where: str) -> AssertionResult:
@@ -76,6 +105,8 @@ def _result(assertion: Assertion, value: Any, where: str) -> AssertionResult:
         reason = str(value.get("reason", ""))
         score = value.get("score", None if "pass" in value else value)
         passed = value.get("pass")
+        if passed is not None and not isinstance(passed, bool):
+            raise CheckError(f"{where} returned pass={passed!r}: pass must be true or false")
         if score is None and isinstance(passed, bool):
             score = float(passed)
     elif isinstance(value, bool):
