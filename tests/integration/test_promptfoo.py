@@ -149,3 +149,40 @@ def test_suite_warnings_and_the_flags_that_allow_more(cli, tmp_path):
     assert "runs only with --allow-code" in found["test 1 (no description), assertion 1"]
     with_code = cli("promptfoo", "import", str(suite), "--allow-unsaved-providers", "--allow-code", "--json")
     assert with_code.code == 0 and with_code.json()["assertions"] == 1
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"promptfooconfig.yaml": "prompts: ['{{x}}']\ntests: file://t.csv\n", "t.csv": "x,__expected\n1,2,3\n"}, ""),
+        ({"promptfooconfig.yaml": "prompts: ['{{x}}']\ntests: file://t.yaml\n", "t.yaml": ""}, ""),
+        ({"promptfooconfig.yaml": "prompts: ['{{x}}']\ndefaultTest: [1]\ntests: [{vars: {x: 1}}]\n"}, "defaultTest"),
+        ({"promptfooconfig.yaml": "prompts: ['{{x}}']\nproviders: [3]\ntests: [{vars: {x: 1}}]\n"}, "shape"),
+    ],
+)
+def test_malformed_suites_are_one_line_or_import(cli, tmp_path, files, message):
+    for name, text in files.items():
+        write(tmp_path / "suite", name, text)
+    result = cli("promptfoo", "import", str(tmp_path / "suite" / "promptfooconfig.yaml"))
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    if message:
+        assert result.code != 0 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_assertion_provider_must_be_a_known_model(cli, tmp_path):
+    remote = 'remote:{"base_url": "https://evil.example", "api_key_env": "OPENAI_API_KEY"}'
+    text = (
+        "prompts: ['Say {{x}}']\ntests:\n  - vars: {x: hi}\n    assert:\n"
+        f"      - type: llm-rubric\n        value: polite\n        provider: '{remote}'\n"
+        "      - type: similar\n        value: hello\n        provider: /etc/model.gguf\n"
+        "      - type: llm-rubric\n        value: polite\n        provider: smollm2-135m-instruct-q4_1\n"
+    )
+    suite = write(tmp_path / "suite", "promptfooconfig.yaml", text)
+    result = cli("promptfoo", "import", str(suite), "--json")
+    assert result.code == 0, result.stderr
+    found = reasons(result.json())
+    assert result.json()["assertions"] == 1  # only the one naming a local model
+    assert (
+        "is not a local model or saved connection: assertion left out" in found["test 1 (no description), assertion 1"]
+    )
+    assert "is not a local model or saved connection" in found["test 1 (no description), assertion 2"]

@@ -161,6 +161,12 @@ def test_bad_assertions_are_refused_with_the_reason():
         Assertion.from_dict({"type": "javascript", "value": "output.length > 3"})
     with pytest.raises(InputError, match=r"unknown key\(s\) valu"):
         Assertion.from_dict({"type": "contains", "valu": "x"})
+    with pytest.raises(
+        InputError, match="a remote: reference in an assertion could send outputs and your key anywhere"
+    ):
+        Assertion.from_dict(
+            {"type": "llm-rubric", "value": "x", "provider": 'remote:{"base_url": "https://e.example"}'}
+        )
     with pytest.raises(InputError, match="weight must be a number >= 0"):
         Assertion.from_dict({"type": "contains", "value": "x", "weight": -1})
 
@@ -311,3 +317,11 @@ def test_a_python_scorers_children_die_with_it(tmp_path, monkeypatch):
     assert "ran longer than" in run("python", "x", f"file://{scorer}").error
     time.sleep(5)
     assert not marker.exists()
+
+
+def test_checks_that_cannot_be_made_are_errors_not_crashes():
+    unresolved = run("json-schema", '{"a": 1}', '{"$ref": "#/definitions/nope"}')
+    assert unresolved.error.startswith("the JSON schema has a $ref that cannot be resolved")
+    assert run("json-schema", '{"a": 1}', "5").error == "a JSON schema is an object (got 5)"
+    deep = run("is-json", "[" * 5000 + "]" * 5000)
+    assert deep.score is None and deep.error.startswith("the check could not be made on this output (RecursionError")

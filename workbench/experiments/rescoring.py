@@ -137,6 +137,9 @@ def score_own_checks(store, experiment_id: int, width: int | None = None) -> Res
 
 def _score(store, experiment_id, runs, sets, name, described, judge, width, on_progress, allow_code) -> Rescored:
     scoring_id = store.start_scoring(experiment_id, name, described, judge or "")
+    failed = [r for r in runs if r["error"]]  # no output to score: the generation failed
+    kept = [(r, s) for r, s in zip(runs, sets, strict=True) if not r["error"]]
+    runs, sets = [r for r, _ in kept], [s for _, s in kept]
     job = ScoringJob([context_of(r) for r in runs], sets, [allow_code] * len(runs))
     engines = judge_engines(judge) if any(s.has_judges for s in sets) else None
     embedders = embedding_models() if any(s.has_embeddings for s in sets) else None
@@ -147,7 +150,11 @@ def _score(store, experiment_id, runs, sets, name, described, judge, width, on_p
             if opened is not None:
                 opened.close()
     rows = [{"run_id": r["id"], **s.to_dict(), "error": s.error} for r, s in zip(runs, scores, strict=True)]
-    store.save_cell_scores(scoring_id, rows)
+    rows += [
+        {"run_id": r["id"], "score": None, "passed": None, "results": [], "error": f"the cell failed: {r['error']}"}
+        for r in failed
+    ]
+    store.save_cell_scores(scoring_id, rows, described, judge or "")
     return Rescored(experiment_id, scoring_id, name, len(rows), sum(bool(r["error"]) for r in rows))
 
 

@@ -90,6 +90,12 @@ class Assertion:
             raise InputError(f"{where}: unknown assertion type '{data['type']}' (known: {', '.join(TYPES)})")
         if kind in ("json-schema", "is-json", "contains-json") and isinstance(data.get("value"), dict):
             check_schema(data["value"], where)
+        provider = str(data.get("provider") or "")
+        if provider.startswith("remote:"):
+            raise InputError(
+                f"{where}: provider {provider[:60]!r}: name a saved connection (connection:NAME) or a local model; "
+                "a remote: reference in an assertion could send outputs and your key anywhere"
+            )
         weight, threshold = data.get("weight", 1.0), data.get("threshold")
         if not _number(weight) or weight < 0:
             raise InputError(f"{where}: weight must be a number >= 0 (got {weight!r})")

@@ -70,6 +70,9 @@ def check_one(assertion: Assertion, ctx: CellContext, allow_code: bool = True) -
         return check_text(assertion, ctx)
     except CheckError as err:
         return error_result(assertion, str(err))
+    except (TypeError, ValueError, RecursionError, LookupError) as err:  # a value the check cannot take
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+        return error_result(assertion, f"the check could not be made on this output ({reason})")
 
 
 def answer_rule(assertion: Assertion, ctx: CellContext) -> AssertionResult:

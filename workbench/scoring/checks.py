@@ -138,6 +138,8 @@ def _validator(schema: Any):
             schema = json.loads(schema)
         except ValueError as err:
             raise CheckError(f"the JSON schema is not JSON: {err}") from None
+    if not isinstance(schema, dict | bool):
+        raise CheckError(f"a JSON schema is an object (got {schema!r})")
     try:
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
@@ -147,6 +149,8 @@ def _validator(schema: Any):
 
 
 def check_json(assertion: Assertion, output: str) -> AssertionResult:
+    import referencing.exceptions
+
     schema = assertion.value
     if assertion.type == "json-schema" and schema is None:
         raise CheckError("json-schema needs a schema as its value")
@@ -157,7 +161,10 @@ def check_json(assertion: Assertion, output: str) -> AssertionResult:
         return passed_result(assertion, False, f"not JSON: {err}")
     if validator is None:
         return passed_result(assertion, True, "valid JSON")
-    problems = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+    try:
+        problems = sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.path])
+    except referencing.exceptions.Unresolvable as err:
+        raise CheckError(f"the JSON schema has a $ref that cannot be resolved: {err}") from None
     if problems:
         first = problems[0]
         where = "/".join(str(p) for p in first.path) or "the document"

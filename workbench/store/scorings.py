@@ -15,22 +15,24 @@ GRADES = range(1, 6)
 
 class ScoringsMixin(StoreBase):
     def start_scoring(self, experiment_id: int, name: str, assertions: dict[str, Any], judge: str) -> int:
-        """A new scoring (or the same name again: its old scores are replaced when the new ones are saved)."""
+        """A new scoring, or the same name again: it is left as it was (scores, assertions, judge) until the
+        new scores are saved, all at once, by `save_cell_scores`."""
         if not name.strip():
             raise InputError("a scoring needs a name")
         try:
             with self.db.atomic():
                 existing = self.scoring_id(experiment_id, name)
-                record = {"assertions": json.dumps(assertions, ensure_ascii=False), "judge": judge, "status": "running"}
                 if existing is not None:
-                    self.db["scorings"].update(existing, {**record, "created_at": now()})
                     return existing
+                record = {"assertions": json.dumps(assertions, ensure_ascii=False), "judge": judge, "status": "running"}
                 row = {"experiment_id": experiment_id, "name": name, "created_at": now(), **record}
                 return int(self.db["scorings"].insert(row).last_pk)
         except sqlite3.Error as err:
             raise self.write_error(f"start scoring {name!r}", err) from None
 
-    def save_cell_scores(self, scoring_id: int, scores: list[dict[str, Any]]) -> None:
+    def save_cell_scores(
+        self, scoring_id: int, scores: list[dict[str, Any]], assertions: dict[str, Any], judge: str
+    ) -> None:
         """Every cell's score of a scoring in one transaction, then the scoring is done: a scoring that was
         stopped half way keeps its previous scores (or none), never half of the new ones."""
         rows = [
@@ -48,7 +50,10 @@ class ScoringsMixin(StoreBase):
             with self.db.atomic():
                 self.db.execute("DELETE FROM cell_scores WHERE scoring_id = ?", [scoring_id])
                 self.db["cell_scores"].insert_all(rows)
-                self.db["scorings"].update(scoring_id, {"status": "done"})
+                described = json.dumps(assertions, ensure_ascii=False)
+                self.db["scorings"].update(
+                    scoring_id, {"status": "done", "assertions": described, "judge": judge, "created_at": now()}
+                )
         except sqlite3.Error as err:
             raise self.write_error("save the scores", err) from None
 

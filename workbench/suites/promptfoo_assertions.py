@@ -22,6 +22,8 @@ class Unmapped:
 class PathReader(Protocol):
     def path(self, reference: str, what: str) -> Path: ...
 
+    def text(self, reference: str, what: str) -> str: ...
+
 
 JS_TYPES = {"javascript", "fn", "webhook"}
 UNSUPPORTED_TYPES = {
@@ -56,7 +58,18 @@ def shorthand(text: str) -> dict[str, Any]:
     return found
 
 
-def map_assertion(raw: Any, refs: dict, reader: PathReader, where: str, unmapped: list[Unmapped], allow_code: bool):
+def map_assertion(
+    raw: Any,
+    refs: dict,
+    reader: PathReader,
+    where: str,
+    unmapped: list[Unmapped],
+    allow_code: bool,
+    known_models: frozenset[str] = frozenset(),
+):
+    """`known_models`: the local model names and `connection:NAME`s an assertion's `provider` may name; any
+    other provider (a URL, a path, a `remote:` reference) could send the suite's outputs elsewhere, so the
+    assertion is left out with the reason."""
     if isinstance(raw, str):
         raw = shorthand(raw)
     if isinstance(raw, dict) and "$ref" in raw:
@@ -78,6 +91,16 @@ def map_assertion(raw: Any, refs: dict, reader: PathReader, where: str, unmapped
         return None
     data = {k: v for k, v in raw.items() if k in ("type", "value", "threshold", "weight", "metric", "provider")}
     data["type"] = kind
+    for key in sorted(set(raw) & {"transform", "rubricPrompt", "options", "config"}):
+        unmapped.append(Unmapped(where, f"{key}: not kept (the assertion runs without it)"))
+    provider = raw.get("provider")
+    if provider is not None and (not isinstance(provider, str) or provider not in known_models):
+        unmapped.append(
+            Unmapped(where, f"provider {provider!r} is not a local model or saved connection: assertion left out")
+        )
+        return None
+    if isinstance(data.get("value"), str) and data["value"].startswith("file://") and bare != "python":
+        data["value"] = reader.text(data["value"], where)
     if bare == "python":
         value = str(raw.get("value", ""))
         if not value.startswith("file://"):

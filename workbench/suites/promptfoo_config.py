@@ -102,7 +102,7 @@ class Reader:
     def text(self, reference: str, what: str) -> str:
         target = self.path(reference, what)
         try:
-            return target.read_text(encoding="utf-8")
+            return target.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as err:
             raise InputError(f"{what}: cannot read {target}: {err}") from None
 
@@ -132,7 +132,16 @@ def import_config(
     allow_code: bool = False,
     allow_unsaved_providers: bool = False,
 ) -> SuiteImport:
-    """The suite as records (nothing saved yet). `connections`: saved connection name -> base URL."""
+    """The suite as records (nothing saved yet). `connections`: saved connection name -> base URL. A config
+    whose parts have shapes promptfoo would not accept either is one clear error naming the part."""
+    try:
+        return _import(path, connections, local_models, allow_outside, allow_code, allow_unsaved_providers)
+    except (TypeError, AttributeError, KeyError, ValueError) as err:
+        detail = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise InputError(f"{path}: a part of the config has a shape the importer cannot read ({detail})") from None
+
+
+def _import(path, connections, local_models, allow_outside, allow_code, allow_unsaved_providers) -> SuiteImport:
     data = load_config(path)
     reader = Reader(path.parent, allow_outside)
     name = _slug(path.parent.name if path.stem == "promptfooconfig" else path.stem)
@@ -146,9 +155,10 @@ def import_config(
     if isinstance(default, str):
         default = _load_structured(default, reader, "defaultTest")
     tests = _tests(data.get("tests") or [], reader)
-    cases = [_case(index, test, default, refs, reader, unmapped, allow_code) for index, test in enumerate(tests)] or [
-        _case(0, {}, default, refs, reader, unmapped, allow_code)
-    ]
+    known = frozenset(local_models) | {f"connection:{name}" for name in connections}
+    cases = [
+        _case(index, test, default, refs, reader, unmapped, allow_code, known) for index, test in enumerate(tests)
+    ] or [_case(0, {}, default, refs, reader, unmapped, allow_code, known)]
     templates = _usable(templates, cases, unmapped)
     _unused_vars(templates, cases, unmapped)
     providers = data.get("providers", data.get("targets")) or []
@@ -217,7 +227,7 @@ def _load_structured(reference: str, reader: Reader, what: str) -> Any:
     suffix = Path(reference).suffix
     try:
         if suffix == ".csv":
-            return list(csv.DictReader(io.StringIO(text)))
+            return [{k: v for k, v in row.items() if k is not None} for row in csv.DictReader(io.StringIO(text))]
         if suffix == ".jsonl":
             return [json.loads(line) for line in text.splitlines() if line.strip()]
         if suffix == ".json":
@@ -256,19 +266,31 @@ def _csv_test(row: dict[str, Any]) -> dict[str, Any]:
     return test
 
 
-def _case(index, test, default, refs, reader, unmapped, allow_code) -> Case:
-    if not isinstance(test, dict):
-        raise InputError(f"test {index + 1}: a test is a mapping with vars and assert")
+def _case(index, test, default, refs, reader, unmapped, allow_code, known) -> Case:
+    if not isinstance(test, dict) or not isinstance(default, dict):
+        raise InputError(f"test {index + 1}: a test (and defaultTest) is a mapping with vars and assert")
+    for key in sorted(set(test) & {"options", "provider", "providerOutput", "metadata"}):
+        unmapped.append(Unmapped(f"test {index + 1}, {key}", "not kept"))
     variables = {**(default.get("vars") or {}), **(test.get("vars") or {})}
     for key, value in list(variables.items()):
         if isinstance(value, str) and value.startswith("file://"):
             variables[key] = reader.text(value, f"test {index + 1}, var {key}")
+        elif value is None:
+            variables[key] = ""
+        elif isinstance(value, list):
+            unmapped.append(
+                Unmapped(
+                    f"test {index + 1}, var {key}",
+                    "a list (one test per value in promptfoo) is kept as one JSON text; list the tests instead",
+                )
+            )
+            variables[key] = json.dumps(value, ensure_ascii=False)
         elif not isinstance(value, str | int | float | bool):
             variables[key] = json.dumps(value, ensure_ascii=False)
     checks = []
     for position, raw in enumerate([*(default.get("assert") or []), *(test.get("assert") or [])]):
         where = f"test {index + 1} ({test.get('description') or 'no description'}), assertion {position + 1}"
-        mapped = map_assertion(raw, refs, reader, where, unmapped, allow_code)
+        mapped = map_assertion(raw, refs, reader, where, unmapped, allow_code, known)
         if mapped is not None:
             checks.append(mapped)
     if test.get("threshold") is not None:

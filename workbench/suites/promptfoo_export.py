@@ -21,7 +21,13 @@ def _iso(stamp: str) -> str:
 
 
 def _grading(run: dict[str, Any], kept: dict[str, Any] | None) -> tuple[bool, float, dict[str, Any]]:
-    if kept is not None and kept["score"] is not None:
+    if kept is not None and kept["score"] is None:  # the assertions could not be checked: an error, not a fail
+        return (
+            False,
+            0.0,
+            {"pass": False, "score": 0.0, "reason": kept["error"] or "not scored", "componentResults": []},
+        )
+    if kept is not None:
         components = [
             {
                 "pass": bool(r["passed"]),
@@ -75,7 +81,9 @@ def eval_document(store, experiment_id: int) -> dict[str, Any]:
         if key not in prompt_keys:
             prompt_keys.append(key)
         passed, score, grading = _grading(run, kept.get(run["id"]))
-        failure = FAILURE_ERROR if run["error"] else (FAILURE_NONE if passed else FAILURE_ASSERT)
+        scored = kept.get(run["id"])
+        unscored = scored is not None and scored["score"] is None
+        failure = FAILURE_ERROR if run["error"] or unscored else (FAILURE_NONE if passed else FAILURE_ASSERT)
         tallies["successes" if failure == FAILURE_NONE else "errors" if failure == FAILURE_ERROR else "failures"] += 1
         model = spec["models"][run["model_index"]]["name"]
         results.append(
@@ -102,7 +110,7 @@ def eval_document(store, experiment_id: int) -> dict[str, Any]:
                 "namedScores": {},
                 "gradingResult": grading,
                 "failureReason": failure,
-                "error": run["error"],
+                "error": run["error"] or (scored["error"] if unscored else None),
                 "metadata": {"workbench_run_id": run["id"], "seed": run["seed"], "model_sha256": run["model_sha256"]},
             }
         )
