@@ -65,7 +65,7 @@ def test_rescore_judge_label_and_calibrate(cli, isolated_db):
         assert kept["error"] is None or kept["error"].startswith("llm-rubric: judge error:")
     after = outputs(cli, experiment_id)
     assert generated(after) == generated(before)  # re-scoring generated nothing
-    assert set(after[0]["scorings"]) == {"chrf", "judge"}
+    assert set(after[0]["scorings"]) == {"assert", "chrf", "judge"}  # assert: the templates' own chrF + contains
     assert after[0]["scorings"]["chrf"]["results"][0]["type"] == "chrf"
 
     chosen = before[:12]
@@ -132,14 +132,18 @@ def test_a_pairwise_judge_asks_both_orders_and_never_counts_as_you(cli, isolated
         "--criterion", "is a correct Chinese translation", "--json", timeout=300,
     ).json()  # fmt: skip
     calibration = again["calibration"]
+    templates = {r["id"]: r["template"] for r in store.experiment_runs(experiment_id, with_tokens=False)}
     judge_pick, human_pick = {}, {}
     for rating in store.ratings(experiment_id):
+        key = frozenset((rating["left_run_id"], rating["right_run_id"]))
+        side = judge_pick if rating["rater"].startswith("judge:") else human_pick
         if rating["choice"] in ("left", "right"):
-            key = frozenset((rating["left_run_id"], rating["right_run_id"]))
             winner = rating["left_run_id"] if rating["choice"] == "left" else rating["right_run_id"]
-            (judge_pick if rating["rater"].startswith("judge:") else human_pick)[key] = winner
+            side[key] = templates[winner] == "translate-instruction"
+        else:
+            side.pop(key, None)
     shared = sorted(set(judge_pick) & set(human_pick), key=sorted)
-    pairs = [(human_pick[k] == min(k), judge_pick[k] == min(k)) for k in shared]
+    pairs = [(human_pick[k], judge_pick[k]) for k in shared]
     assert calibration["n"] == len(shared) and calibration["kappa"] == cohen_kappa(pairs)[0]
 
 

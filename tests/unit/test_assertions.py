@@ -119,7 +119,8 @@ def test_latency_length_finish_reason_and_perplexity():
     assert run("length", "x", {"max": 3, "unit": "tokens"}, completion_tokens=3).passed is True
     assert run("finish-reason", "x", "stop", finish_reason="length").passed is False
     assert run("length", "x", {"max": "ten"}).error == "length: min and max are numbers (got {'max': 'ten'})"
-    assert AssertionSet.parse_names("length:200,contains:7").assertions[0].value == 200
+    parsed = AssertionSet.parse_names("length:200,contains:007")
+    assert [a.value for a in parsed.assertions] == [200, "007"]
     result = run("perplexity", "x", token_logprobs=(-1.0, -3.0))
     assert result.value == pytest.approx(math.exp(2.0)) and result.score == pytest.approx(math.exp(-2.0))
 
@@ -217,7 +218,8 @@ class Outcome:
 
 def test_a_judge_verdict_is_read_from_its_probabilities():
     call = JudgeCall(Assertion.from_dict({"type": "llm-rubric", "value": "polite"}), "judge-rubric-en", prompt="p")
-    outcome = Outcome(" FAIL\nrude", [Step(" FA", [(" FA", math.log(0.6)), (" P", math.log(0.2)), ("\n", -3)])])
+    steps = [Step(" FA", [(" FA", math.log(0.6)), (" P", math.log(0.2)), ("\n", -3)]), Step("IL\nrude", [])]
+    outcome = Outcome(" FAIL\nrude", steps)
     result = judged_result(call, outcome)
     assert result.score == pytest.approx(0.25) and result.passed is False and result.reason == "rude"
     assert result.judge["p_pass_mass"] == pytest.approx(0.2)
@@ -252,6 +254,8 @@ def test_kappa_matches_the_hand_computation_and_its_interval_the_bootstrap():
     assert report.verdict == "chrf cannot stand in for you on this data: kappa 0.40 (agreement 70%)"
     assert agreement(pairs[:4], "chrf").verdict.startswith("too few labels to tell: 4 labelled cell(s)")
     assert agreement([(True, True)] * 12, "chrf").kappa is None
+    perfect = agreement([(True, True)] * 9 + [(False, False)], "chrf")
+    assert perfect.kappa == 1.0 and perfect.kappa_low is None and "no interval to trust" in perfect.verdict
 
 
 def test_paired_scores_bootstrap_and_wilcoxon():
@@ -325,3 +329,32 @@ def test_checks_that_cannot_be_made_are_errors_not_crashes():
     assert run("json-schema", '{"a": 1}', "5").error == "a JSON schema is an object (got 5)"
     deep = run("is-json", "[" * 5000 + "]" * 5000)
     assert deep.score is None and deep.error.startswith("the check could not be made on this output (RecursionError")
+
+
+def test_a_verdict_needs_a_whole_verdict_word_on_the_answers_path():
+    call = JudgeCall(Assertion.from_dict({"type": "llm-rubric", "value": "polite"}), "judge-rubric-en", prompt="p")
+    from workbench.scoring.checks import CheckError
+
+    fine = Outcome(
+        " Fine, it is polite",
+        [Step(" F", [(" F", math.log(0.6)), (" PASS", math.log(0.3))]), Step("ine", [("ine", -0.1)])],
+    )
+    with pytest.raises(CheckError, match="does not start with PASS or FAIL"):
+        judged_result(call, fine)
+    chinese = Outcome("不错", [Step("不", [("不", -0.2), ("通过", -2.0)]), Step("错", [("错", -0.1)])])
+    with pytest.raises(CheckError, match="does not start with PASS or FAIL"):
+        judged_result(call, chinese)
+    bold = Outcome(
+        " **PASS** ok",
+        [
+            Step(" **", [(" **", -0.1)]),
+            Step("PASS", [("PASS", math.log(0.8)), ("FAIL", math.log(0.2))]),
+            Step("**", [("**", -0.1)]),
+        ],
+    )
+    assert judged_result(call, bold).score == pytest.approx(0.8)
+    split = Outcome(" FAIL", [Step(" FA", [(" FA", math.log(0.5)), (" P", math.log(0.25))]), Step("IL", [])])
+    assert judged_result(call, split).score == pytest.approx(1 / 3)
+    bare = Outcome("PASS", [Step("PASS", [])])
+    with pytest.raises(CheckError, match="gave no token alternatives"):
+        judged_result(call, bare)

@@ -37,6 +37,8 @@ class LlamaEmbedder:
                     embedding=True,
                     pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
                     n_ctx=n_ctx,
+                    n_batch=n_ctx,  # a text longer than the batch would be embedded by its beginning only
+                    n_ubatch=n_ctx,
                     n_threads=threads,
                     verbose=False,
                 )

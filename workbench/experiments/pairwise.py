@@ -119,30 +119,33 @@ def _record(store, experiment_id, a, b, judge_name, pairs, outcomes) -> Pairwise
         store.add_rating(experiment_id, first["case_id"], first["id"], second["id"], choice, rater)
     judged = len(pairs) - errors
     bias = (judged - consistent) / judged if judged else None
-    calibration = calibrate_pairwise(store, experiment_id, rater)
+    calibration = calibrate_pairwise(store, experiment_id, rater, a, b)
     return PairwiseReport(experiment_id, a, b, judge_name, len(pairs), consistent, bias, a_wins, b_wins, errors,
                           calibration)  # fmt: skip
 
 
-def _winner(rating: dict[str, Any]) -> tuple[frozenset, int] | None:
-    if rating["choice"] not in ("left", "right"):
-        return None
-    key = frozenset((rating["left_run_id"], rating["right_run_id"]))
-    return key, rating["left_run_id"] if rating["choice"] == "left" else rating["right_run_id"]
-
-
-def calibrate_pairwise(store, experiment_id: int, rater: str) -> dict[str, Any]:
-    """The judge's latest verdicts against your own A/B ratings of the same two outputs: does the judge pick
-    the output you picked? (Ties and skips on either side are left out.)"""
-    judge, human = {}, {}
-    for rating in store.ratings(experiment_id):
-        found = _winner(rating)
-        if found is None:
+def calibrate_pairwise(store, experiment_id: int, rater: str, a: str, b: str) -> dict[str, Any]:
+    """The judge's latest verdict on each pair of template A's and B's outputs against your own latest A/B rating
+    of the same two outputs: does the judge find A better where you do? Ties and skips (on either side, and a
+    later skip replaces an earlier verdict) are left out."""
+    templates = {r["id"]: r["template"] for r in store.experiment_runs(experiment_id, with_tokens=False)}
+    judge: dict[frozenset, bool] = {}
+    human: dict[frozenset, bool] = {}
+    for rating in store.ratings(experiment_id):  # oldest first: the latest verdict on a pair wins
+        left, right = rating["left_run_id"], rating["right_run_id"]
+        if {templates.get(left), templates.get(right)} != {a, b}:
             continue
         if rating["rater"] == rater:
-            judge[found[0]] = found[1]
-        elif not rating["rater"].startswith(JUDGE_RATER):
-            human[found[0]] = found[1]
+            side = judge
+        elif rating["rater"].startswith(JUDGE_RATER):
+            continue
+        else:
+            side = human
+        key = frozenset((left, right))
+        if rating["choice"] in ("left", "right"):
+            winner = left if rating["choice"] == "left" else right
+            side[key] = templates[winner] == a
+        else:
+            side.pop(key, None)
     shared = sorted(set(judge) & set(human), key=sorted)
-    pairs = [(human[k] == min(k), judge[k] == min(k)) for k in shared]
-    return agreement(pairs, rater, unit="pair you rated").to_dict()
+    return agreement([(human[k], judge[k]) for k in shared], rater, unit="pair you rated").to_dict()

@@ -83,7 +83,15 @@ def paired_scores(a: dict[str, float], b: dict[str, float], seed: int = 0) -> Pa
         return PairedScores(0, None, None, None, None)
     differences = np.array([a[c] - b[c] for c in shared], dtype=float)
     rng = np.random.default_rng(seed)
-    means = differences[rng.integers(0, len(differences), (BOOTSTRAP_ROUNDS, len(differences)))].mean(axis=1)
+    rows = max(1, min(BOOTSTRAP_ROUNDS, 2_000_000 // len(differences)))  # at most ~16 MB of indices at a time
+    means = np.concatenate(
+        [
+            differences[
+                rng.integers(0, len(differences), (min(rows, BOOTSTRAP_ROUNDS - start), len(differences)))
+            ].mean(axis=1)
+            for start in range(0, BOOTSTRAP_ROUNDS, rows)
+        ]
+    )
     low, high = (float(x) for x in np.quantile(means, [0.025, 0.975]))
     p_value = 1.0 if not differences.any() else float(wilcoxon(differences, zero_method="wilcox").pvalue)
     return PairedScores(len(shared), float(differences.mean()), low, high, p_value)

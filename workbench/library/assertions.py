@@ -153,7 +153,8 @@ class AssertionSet:
             kind, _, value = part.strip('"').partition(":")
             item: dict[str, Any] = {"type": kind.strip()}
             if value:
-                item["value"] = _typed(value.strip().strip('"'))
+                value = value.strip().strip('"')
+                item["value"] = _typed(value) if kind.strip() in NUMERIC_VALUES else value
             items.append(item)
         return cls.from_list(items, where="--scorer")
 
@@ -167,6 +168,9 @@ class AssertionSet:
 
     def label(self) -> str:
         return ", ".join(a.label for a in self.assertions)
+
+
+NUMERIC_VALUES = frozenset({"length", "latency"})  # `contains:007` stays the text 007
 
 
 def _typed(text: str) -> Any:

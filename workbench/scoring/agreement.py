@@ -50,7 +50,7 @@ def cohen_kappa(pairs: list[tuple[bool, bool]]) -> tuple[float | None, float | N
     inner += (1 - kappa) ** 2 * sum(p[i][j] * (cols[i] + rows[j]) ** 2 for i in range(2) for j in range(2) if i != j)
     inner -= (kappa - expected * (1 - kappa)) ** 2
     se = math.sqrt(max(inner, 0.0) / n) / (1 - expected)
-    return kappa, se
+    return kappa, se if se > 0 else None  # a zero spread (perfect agreement) is no interval: the Wald one breaks
 
 
 def agreement(pairs: list[tuple[bool, bool]], judge: str = "the judge", unit: str = "labelled cell") -> Agreement:
@@ -75,6 +75,11 @@ def _verdict(n: int, agreed: float | None, kappa: float | None, low: float | Non
         return f"too few labels to tell: {n} {unit}(s) with a verdict from {judge}, {MIN_LABELS} needed"
     if kappa is None:
         return f"kappa is undefined: you and {judge} each gave one verdict to every cell; label varied cases"
+    if low is None and kappa >= 1.0:
+        return (
+            f"{judge} agreed with you on all {n}, but with no spread there is no interval to trust: label more "
+            "cells, with several of each verdict"
+        )
     if low is None:
         return (
             f"{judge} cannot stand in for you on this data: one side gave the same verdict to every cell, so it "

@@ -119,12 +119,12 @@ def score_cells(
 
 def _judge_call(assertion: Assertion, ctx: CellContext) -> JudgeCall:
     """The judge's template and variables; the prompt is rendered once the judge model is open."""
-    template = JUDGE_TEMPLATES[(assertion.type, language_of(assertion, ctx))]
     try:
-        assertion = with_variables(assertion, ctx)
+        assertion = with_variables(assertion, ctx)  # before the language is read: {{ rubric }} may be Chinese
+        template = JUDGE_TEMPLATES[(assertion.type, language_of(assertion, ctx))]
         return JudgeCall(assertion, template, judge_variables(assertion, ctx))
     except CheckError as err:
-        return JudgeCall(assertion, template, error=str(err))
+        return JudgeCall(assertion, JUDGE_TEMPLATES[(assertion.type, "en")], error=str(err))
 
 
 def _run_judges(provider, calls, results, judges, render, width, on_progress) -> None:

@@ -76,30 +76,47 @@ def language_of(assertion: Assertion, ctx: CellContext) -> str:
     return "zh" if is_chinese(reference) else "en"
 
 
+MARKUP = "*:#\"'“”`_ \t\n"
+
+
 def _prefix_of(piece: str, words: tuple[str, ...]) -> bool:
-    text = piece.strip().strip("*:#\"'“”").upper()
+    text = piece.strip(MARKUP).upper()
     return bool(text) and any(word.startswith(text) or text.startswith(word) for word in words)
 
 
+def _says(text: str, words: tuple[str, ...]) -> bool:
+    """The answer, from this token on, starts with one of the whole words (PASS, not "Fine")."""
+    return any(text.strip(MARKUP).upper().startswith(word) for word in words)
+
+
 def read_verdict(outcome: Any) -> tuple[float, dict[str, Any]]:
-    """P(pass) from the first token whose alternatives name a verdict (leading spaces, markdown and line
-    breaks are skipped), and what it was read from. Raises CheckError with the raw text when none does."""
-    text = outcome.text
-    for index, step in enumerate(outcome.tokens[:8]):
+    """P(PASS) against P(FAIL) at the answer's first word: the token where the answer starts (leading spaces,
+    line breaks and markdown skipped) must begin a whole verdict word, and every alternative there that begins
+    one (" P", " PASS", "FA", ...; a tokenizer may split the word) adds to its side. Raises CheckError with the
+    raw text when the answer does not start with a verdict."""
+    text, tokens = outcome.text, outcome.tokens
+    both = VERDICTS["pass"] + VERDICTS["fail"]
+    for index, step in enumerate(tokens[:8]):
+        if not step.text.strip(MARKUP):
+            continue  # whitespace or markdown before the verdict
+        rest = "".join(t.text for t in tokens[index:])
+        if not (_prefix_of(step.text, both) and _says(rest, both)):
+            break
+        if not step.top:
+            raise CheckError(
+                f"judge error: the judge gave no token alternatives to read its verdict from: {text[:200]!r}"
+            )
         alternatives = [(t.text, t.logprob) for t in step.top]
         p_pass = sum(math.exp(lp) for piece, lp in alternatives if _prefix_of(piece, VERDICTS["pass"]))
         p_fail = sum(math.exp(lp) for piece, lp in alternatives if _prefix_of(piece, VERDICTS["fail"]))
-        if p_pass + p_fail > 0 and (_prefix_of(step.text, VERDICTS["pass"] + VERDICTS["fail"])):
-            reading = {
-                "raw": text,
-                "token_index": index,
-                "p_pass_mass": p_pass,
-                "p_fail_mass": p_fail,
-                "alternatives": alternatives[:10],
-            }
-            return p_pass / (p_pass + p_fail), reading
-        if step.text.strip():
-            break
+        reading = {
+            "raw": text,
+            "token_index": index,
+            "p_pass_mass": p_pass,
+            "p_fail_mass": p_fail,
+            "alternatives": alternatives[:10],
+        }
+        return p_pass / (p_pass + p_fail), reading
     raise CheckError(f"judge error: the judge's answer does not start with PASS or FAIL: {text[:200]!r}")
 
 
