@@ -14,7 +14,7 @@ from workbench.errors import InputError
 from workbench.experiments.rescoring import judge_engines, judge_renderer
 from workbench.scoring.agreement import agreement
 from workbench.scoring.checks import is_chinese
-from workbench.scoring.judges import JUDGE_ALTERNATIVES
+from workbench.scoring.judges import JUDGE_ALTERNATIVES, inert
 
 JUDGE_RATER = "judge:"
 TEMPLATES = {"en": "judge-pairwise-en", "zh": "judge-pairwise-zh"}
@@ -81,12 +81,7 @@ def judge_pairs(
         requests = []
         for first, second in pairs:
             for left, right in ((first, second), (second, first)):
-                variables = {
-                    "criterion": criterion,
-                    "input": first["prompt"],
-                    "a": left["output"],
-                    "b": right["output"],
-                }
+                variables = {"criterion": criterion, "a": inert(left["output"]), "b": inert(right["output"])}
                 prompt = render(TEMPLATES[language], variables, backend) + PRIMERS[language]
                 requests.append(
                     GenerationRequest(

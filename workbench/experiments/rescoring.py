@@ -182,7 +182,8 @@ def scored_runs(store, experiment_id: int, name: str) -> list[dict[str, Any]]:
 
 
 def _per_case(rows: list[dict[str, Any]]) -> tuple[dict[str, bool], dict[str, float]]:
-    """Per case: pass when most of its samples passed; its mean score. Cells with a scorer error are left out."""
+    """Per case: pass when more than half of its samples passed (a tie fails); its mean score. Cells with a
+    scorer error are left out. The pass rate, its interval and both paired tests count cases, not samples."""
     passes: dict[str, list[bool]] = defaultdict(list)
     scores: dict[str, list[float]] = defaultdict(list)
     for row in rows:
@@ -202,8 +203,7 @@ def scoring_summary(store, experiment_id: int, name: str) -> dict[str, Any]:
     for label, rows in groups.items():
         passes, means = _per_case(rows)
         per_case[label] = (passes, means)
-        scored = [r for r in rows if r["passed"] is not None]
-        n, passed = len(scored), sum(r["passed"] for r in scored)
+        n, passed = len(passes), sum(passes.values())  # per case, as the paired tests count them
         low, high = wilson(passed, n) if n else (None, None)
         summary.append(
             {
@@ -211,8 +211,9 @@ def scoring_summary(store, experiment_id: int, name: str) -> dict[str, Any]:
                 "pass_rate": passed / n if n else None,
                 "ci_low": low,
                 "ci_high": high,
-                "mean_score": sum(r["score"] for r in scored) / n if n else None,
+                "mean_score": sum(means.values()) / n if n else None,
                 "n": n,
+                "cells": sum(r["passed"] is not None for r in rows),
                 "scorer_errors": sum(bool(r["scoring_error"]) for r in rows),
             }
         )
@@ -231,7 +232,8 @@ def scoring_summary(store, experiment_id: int, name: str) -> dict[str, Any]:
                 "difference_ci_low": graded.low,
                 "difference_ci_high": graded.high,
                 "wilcoxon_p": graded.p_value,
-                "significant": mcnemar.significant or graded.significant,
+                "pass_significant": mcnemar.significant,
+                "score_significant": graded.significant,
             }
         )
     return {"experiment_id": experiment_id, "scoring": name, "summary": summary, "pairwise": pairwise}

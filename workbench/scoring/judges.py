@@ -6,6 +6,7 @@ judge whose answer starts with neither is a judge error kept with its raw text, 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,16 +50,33 @@ class JudgeCall:
         )
 
 
+CONTROL = re.compile(r"<(?=[|/]|[a-z_]+>|[a-z_]+_of_)", re.IGNORECASE)
+
+
+def inert(text: str) -> str:
+    """Text graded by a judge cannot speak as the judge: control-token spellings in it (`<|im_end|>`,
+    `<end_of_turn>`, `</s>`) are broken with a zero-width space, since the judge's prompt is parsed for them."""
+    return CONTROL.sub("<\u200b", text)
+
+
 def judge_variables(assertion: Assertion, ctx: CellContext) -> dict[str, Any]:
-    variables: dict[str, Any] = {"output": ctx.output, "input": ctx.prompt}
+    variables: dict[str, Any] = {"output": inert(ctx.output), "input": inert(_task(ctx))}
     if assertion.type in ("llm-rubric", "llm-grade"):
         if not isinstance(assertion.value, str) or not assertion.value.strip():
             raise CheckError("llm-rubric needs a rubric as its value")
         variables["rubric"] = assertion.value
     else:
-        variables["reference"] = str(assertion.value) if assertion.value else ctx.reference()
-        variables["question"] = str(ctx.case.vars.get("question") or ctx.case.vars.get("text") or ctx.prompt)
+        variables["reference"] = inert(str(assertion.value) if assertion.value else ctx.reference())
+        variables["question"] = variables["input"]
     return variables
+
+
+def _task(ctx: CellContext) -> str:
+    """What the graded model was asked, as plain text: the case's question / input / text, else its prompt."""
+    for key in ("question", "input", "text", "body"):
+        if ctx.case.vars.get(key):
+            return str(ctx.case.vars[key])
+    return ctx.prompt
 
 
 PRIMERS = {"en": "Verdict:", "zh": "判定:"}  # the judge's answer starts here, so its next token is the verdict
