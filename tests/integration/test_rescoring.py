@@ -5,6 +5,12 @@ again, labels give a kappa equal to its hand computation, and each bad input is 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import sacrebleu
@@ -12,13 +18,35 @@ import sacrebleu
 from workbench.scoring.agreement import cohen_kappa
 from workbench.store import Store
 
+ROOT = Path(__file__).resolve().parents[2]
 
-def finished_grid(cli) -> int:
+
+@pytest.fixture(scope="module")
+def grid_database(tmp_path_factory, cli_zygote) -> tuple[Path, int]:
+    """One finished translation grid (24 cells, the templates' own chrF + contains scored), run once through
+    the CLI; each test scores a copy of its database."""
+    path = tmp_path_factory.mktemp("grid") / "grid.sqlite"
     grid = ["compare", "--templates", "translate-instruction,translate-fewshot", "--dataset", "translation"]
-    result = cli(*grid, "--max-tokens", "24", "--json", timeout=300)
-    assert result.code == 0, result.stderr
-    assert result.json()["done"] == 24
-    return result.json()["experiment_id"]
+    env = {**os.environ, "WORKBENCH_DB": str(path)}
+    argv = [*grid, "--max-tokens", "24", "--json"]
+    if cli_zygote is not None:
+        code, out, err = cli_zygote.run(argv, env, ROOT, None, 300)
+    else:
+        done = subprocess.run([sys.executable, "-m", "workbench", *argv], capture_output=True, env=env, cwd=ROOT)
+        code, out, err = done.returncode, done.stdout, done.stderr
+    assert code == 0, err.decode()
+    document = json.loads(out)
+    assert document["done"] == 24
+    with sqlite3.connect(path) as db:  # everything into the main file, so a copy of it is the whole database
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path, document["experiment_id"]
+
+
+@pytest.fixture
+def finished_grid(grid_database, isolated_db):
+    source, experiment_id = grid_database
+    shutil.copyfile(source, isolated_db)
+    return lambda _cli: experiment_id
 
 
 def outputs(cli, experiment_id: int) -> list[dict]:
@@ -31,7 +59,7 @@ def generated(rows: list[dict]) -> list[tuple]:
     return [(r["run_id"], r["output"], r["seed"], r["completion_tokens"]) for r in rows]
 
 
-def test_rescore_judge_label_and_calibrate(cli, isolated_db):
+def test_rescore_judge_label_and_calibrate(cli, isolated_db, finished_grid):
     experiment_id = finished_grid(cli)
     before = outputs(cli, experiment_id)
 
@@ -82,7 +110,7 @@ def test_rescore_judge_label_and_calibrate(cli, isolated_db):
     assert sum(document["confusion"].values()) == 12 and document["verdict"]
 
 
-def test_bad_rescoring_inputs_are_one_clear_line(cli, isolated_db):
+def test_bad_rescoring_inputs_are_one_clear_line(cli, isolated_db, finished_grid):
     experiment_id = finished_grid(cli)
     no_reference = cli("rescore", str(experiment_id), "--scorer", "bleu:", "--json")
     assert no_reference.code == 0  # a metric with an empty value reads the row's reference
@@ -106,7 +134,7 @@ def test_bad_rescoring_inputs_are_one_clear_line(cli, isolated_db):
     assert running.code != 0 and f"experiment {experiment_id} is still running" in running.stderr
 
 
-def test_a_pairwise_judge_asks_both_orders_and_never_counts_as_you(cli, isolated_db):
+def test_a_pairwise_judge_asks_both_orders_and_never_counts_as_you(cli, isolated_db, finished_grid):
     experiment_id = finished_grid(cli)
     judged = cli(
         "pairwise", str(experiment_id), "--a", "translate-instruction", "--b", "translate-fewshot",
@@ -147,7 +175,7 @@ def test_a_pairwise_judge_asks_both_orders_and_never_counts_as_you(cli, isolated
     assert calibration["n"] == len(shared) and calibration["kappa"] == cohen_kappa(pairs)[0]
 
 
-def test_similar_is_the_cosine_of_llama_cpp_embeddings(cli, isolated_db, tmp_path):
+def test_similar_is_the_cosine_of_llama_cpp_embeddings(cli, isolated_db, finished_grid, tmp_path):
     import llama_cpp
     import numpy as np
 
