@@ -49,6 +49,7 @@ def test_scoring_panel_calibration_and_labels_equal_the_cli(qtbot, tmp_path, cli
 
         shown = cli("experiments", "show", str(experiment_id), "--json").json()
         chrf = next(s for s in shown["scorings"] if s["scoring"] == "chrf")
+        qtbot.waitUntil(lambda: panel.rows.rows == summary_rows(chrf), timeout=10_000)  # computed off the UI thread
         assert panel.rows.rows == summary_rows(chrf)
         assert panel.pairwise.text() == "\n".join(scoring_text.pair_lines(chrf))
         calibrated = cli("calibrate", str(experiment_id), "--scoring", "chrf", "--json").json()
@@ -64,6 +65,7 @@ def test_scoring_panel_calibration_and_labels_equal_the_cli(qtbot, tmp_path, cli
         assert panel.scoring.currentText() == "rouge", panel.status.text()
         listed = cli("experiments", "show", str(experiment_id), "--json").json()
         rouge = next(s for s in listed["scorings"] if s["scoring"] == "rouge")
+        qtbot.waitUntil(lambda: panel.rows.rows == summary_rows(rouge), timeout=10_000)
         assert panel.rows.rows == summary_rows(rouge)
 
         panel.scoring.setCurrentText("chrf")
@@ -85,6 +87,8 @@ def test_scoring_panel_calibration_and_labels_equal_the_cli(qtbot, tmp_path, cli
         QTest.keyClick(dialog, Qt.Key_F)
         assert tab.store.labels(experiment_id)[run_id]["passed"] is False
         recalibrated = cli("calibrate", str(experiment_id), "--scoring", "chrf", "--json").json()
+        expected = scoring_text.calibration_text(recalibrated)
+        qtbot.waitUntil(lambda: panel.calibration.toPlainText() == expected, timeout=10_000)
         assert panel.calibration.toPlainText() == scoring_text.calibration_text(recalibrated)
         dialog.close()
         assert window.errors == []

@@ -5,7 +5,6 @@ counted as human preferences), so they can be calibrated against your own blind 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -13,8 +12,9 @@ from workbench.engine.base import GenerationRequest, SamplingParams
 from workbench.errors import InputError
 from workbench.experiments.rescoring import judge_engines, judge_renderer
 from workbench.scoring.agreement import agreement
+from workbench.scoring.cells import DEFAULT_JUDGE
 from workbench.scoring.checks import is_chinese
-from workbench.scoring.judges import JUDGE_ALTERNATIVES, inert
+from workbench.scoring.judges import JUDGE_ALTERNATIVES, MARKUP, answer_start, inert, option_masses
 
 JUDGE_RATER = "judge:"
 TEMPLATES = {"en": "judge-pairwise-en", "zh": "judge-pairwise-zh"}
@@ -56,17 +56,11 @@ def _read_choice(outcome) -> str | None:
     """'A' or 'B' from the first answer token's alternatives (their probabilities), None when unreadable."""
     if isinstance(outcome, Exception) or outcome is None:
         return None
-    for step in outcome.tokens[:6]:
-        masses = {"A": 0.0, "B": 0.0}
-        for alternative in step.top:
-            text = alternative.text.strip().strip("*:#()\"'“”").upper()
-            if text in masses:
-                masses[text] += math.exp(alternative.logprob)
-        if step.text.strip().strip("*:#()\"'“”").upper() in masses:
-            return max(masses, key=masses.get) if any(masses.values()) else None
-        if step.text.strip():
-            return None
-    return None
+    index = answer_start(outcome)
+    if index is None or outcome.tokens[index].text.strip(MARKUP).upper() not in ("A", "B"):
+        return None
+    masses = option_masses(outcome.tokens[index], ("A", "B"))
+    return max(masses, key=masses.get) if any(masses.values()) else None
 
 
 def judge_pairs(
@@ -76,7 +70,7 @@ def judge_pairs(
     language = "zh" if is_chinese(criterion + "".join(x["output"] or "" for x, _ in pairs[:3])) else "en"
     engines = judge_engines(judge)
     try:
-        backend = engines("instruct" if judge is None else judge)
+        backend = engines(DEFAULT_JUDGE if judge is None else judge)
         render = judge_renderer(store)
         requests = []
         for first, second in pairs:

@@ -87,7 +87,7 @@ def _majority_score(samples: list[dict[str, Any]]) -> float | None:
     if first["expected"] is None:
         return None
     answer = majority([s["answer"] for s in samples])
-    case = Case(first["case_id"], first["vars"], first["expected"], tuple(first["choices"] or ()) or None)
+    case = Case.of_cell(first)
     return compare(answer, case, AnswerRule.from_dict(first["scorer"]) or AnswerRule())
 
 

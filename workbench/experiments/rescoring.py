@@ -15,6 +15,7 @@ from workbench.errors import InputError
 from workbench.experiments.report import groups_of
 from workbench.experiments.stats import paired_scores, paired_test, wilson
 from workbench.library.datasets import Case
+from workbench.models.engines import OpenByName, open_embedder, open_engine
 from workbench.scoring import AssertionSet, CellContext, ScoringJob, score_cells
 from workbench.scoring.agreement import agreement
 from workbench.scoring.cells import DEFAULT_JUDGE
@@ -30,7 +31,7 @@ class Rescored:
 
 
 def context_of(run: dict[str, Any]) -> CellContext:
-    case = Case(run["case_id"], run["vars"], run["expected"], tuple(run["choices"] or ()) or None)
+    case = Case.of_cell(run)
     logprobs = tuple(t["logprob"] for t in (run.get("tokens") or []) if t.get("logprob") is not None)
     return CellContext(
         output=run["output"] or "",
@@ -43,37 +44,19 @@ def context_of(run: dict[str, Any]) -> CellContext:
     )
 
 
-def judge_engines(judge: str | None):
-    """Opens judge models by name (`provider` "" -> `judge` or the embedded instruct model), one each, kept
-    open for the whole scoring; `close()` frees them."""
+def judge_engines(judge: str | None) -> OpenByName:
+    """Judge models by name (`provider` "" -> `judge` or the embedded instruct model), kept open for the whole
+    scoring; `close()` frees them."""
     from workbench import models
-    from workbench.models.engines import open_engine
 
-    opened: dict[str, Any] = {}
-
-    def engine(provider: str):
-        name = judge or models.INSTRUCT_MODEL_NAME if provider == DEFAULT_JUDGE else provider
-        if name not in opened:
-            opened[name] = open_engine(name)
-        return opened[name]
-
-    engine.close = lambda: [backend.close() for backend in opened.values()]  # type: ignore[attr-defined]
-    return engine
+    return OpenByName(
+        open_engine, lambda provider: judge or models.INSTRUCT_MODEL_NAME if provider == DEFAULT_JUDGE else provider
+    )
 
 
-def embedding_models():
-    """Opens embedding models by name ("" -> the default model), one each, kept open for the whole scoring."""
-    from workbench.models.engines import open_embedder
-
-    opened: dict[str, Any] = {}
-
-    def embedder(provider: str):
-        if provider not in opened:
-            opened[provider] = open_embedder(provider or None)
-        return opened[provider]
-
-    embedder.close = lambda: [e.close() for e in opened.values()]  # type: ignore[attr-defined]
-    return embedder
+def embedding_models() -> OpenByName:
+    """Embedding models by name ("" -> the default model), kept open for the whole scoring."""
+    return OpenByName(open_embedder, lambda provider: provider or None)
 
 
 def judge_renderer(store):
@@ -260,7 +243,7 @@ def cell_scorings(store, experiment_id: int, run_id: int) -> list[tuple[str, dic
     """One cell's score under each kept scoring: (name, {score, passed, error, results})."""
     found = []
     for scoring in store.scorings(experiment_id):
-        kept = store.cell_scores(scoring["id"]).get(run_id)
+        kept = store.cell_scores(scoring["id"], run_id).get(run_id)
         if kept is not None:
             found.append((scoring["name"], kept))
     return found

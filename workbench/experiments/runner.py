@@ -212,7 +212,7 @@ def run_batch(
 
 def cell_result(cell: dict[str, Any], config: Config, outcome) -> dict[str, Any]:
     """A finished generation (or its error) as the cell's stored result."""
-    case = Case(cell["case_id"], cell["vars"], cell["expected"], tuple(cell["choices"]) if cell["choices"] else None)
+    case = Case.of_cell(cell)
     rule = AnswerRule.from_dict(cell["scorer"]) or AnswerRule()
     result: dict[str, Any] = {"params": _request(cell, config, 0, True).sampling_record()}
     if outcome is None:  # label likelihood fills in the rest
@@ -306,7 +306,7 @@ def run_cell(
         result = cell_result(cell, config, outcome)
         result["latency_ms"] = (time.perf_counter() - started) * 1000
         return result
-    case = Case(cell["case_id"], cell["vars"], cell["expected"], tuple(cell["choices"]) if cell["choices"] else None)
+    case = Case.of_cell(cell)
     result = cell_result(cell, config, None)
     add_bos = backend.info.add_bos
     try:

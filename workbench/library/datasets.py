@@ -26,6 +26,11 @@ class Case:
     choices: tuple[str, ...] | None = None
     checks: tuple[dict[str, Any], ...] = ()  # the row's own `assert` list (promptfoo's per-test assertions)
 
+    @classmethod
+    def of_cell(cls, cell: dict[str, Any]) -> Case:
+        """The case a comparison cell (a grid_runs row) answered: its id, variables, expected answer, choices."""
+        return cls(cell["case_id"], cell["vars"], cell["expected"], tuple(cell["choices"]) if cell["choices"] else None)
+
     def to_record(self) -> dict[str, Any]:
         """The line as import reads it back."""
         record: dict[str, Any] = {"id": self.id, **self.vars}

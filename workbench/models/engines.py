@@ -7,8 +7,9 @@ a grid opens with the same overrides as the first, so the GUI and the CLI load i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workbench.engine.model_info import ModelInfo
 from workbench.errors import InvalidParameterError
@@ -130,3 +131,23 @@ def open_embedder(model: ModelInfo | str | None):  # -> engine.embeddings.Embedd
         return RemoteEmbedder(from_ref(info.path), info.name)
     options = load_options(info)
     return LlamaEmbedder(info.path, info.name, n_ctx=min(options.n_ctx, 4096), threads=options.n_threads)
+
+
+class OpenByName:
+    """Models opened on first use under the name `name_of` gives a request, each once, all kept open until
+    `close()` (a scoring's judges or embedding models)."""
+
+    def __init__(self, opener: Callable[[Any], Any], name_of: Callable[[str], Any] = lambda name: name) -> None:
+        self.opener, self.name_of = opener, name_of
+        self.opened: dict[Any, Any] = {}
+
+    def __call__(self, requested: str) -> Any:
+        name = self.name_of(requested)
+        if name not in self.opened:
+            self.opened[name] = self.opener(name)
+        return self.opened[name]
+
+    def close(self) -> None:
+        for model in self.opened.values():
+            model.close()
+        self.opened.clear()

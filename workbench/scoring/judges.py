@@ -94,7 +94,7 @@ def language_of(assertion: Assertion, ctx: CellContext) -> str:
     return "zh" if is_chinese(reference) else "en"
 
 
-MARKUP = "*:#\"'“”`_ \t\n"
+MARKUP = "*:#()\"'“”`_ \t\n"
 
 
 def _prefix_of(piece: str, words: tuple[str, ...]) -> bool:
@@ -107,6 +107,24 @@ def _says(text: str, words: tuple[str, ...]) -> bool:
     return any(text.strip(MARKUP).upper().startswith(word) for word in words)
 
 
+def answer_start(outcome: Any) -> int | None:
+    """Where a judge's answer starts: the first of its first 8 tokens that is not whitespace or markdown."""
+    for index, step in enumerate(outcome.tokens[:8]):
+        if step.text.strip(MARKUP):
+            return index
+    return None
+
+
+def option_masses(step: Any, options: tuple[str, ...]) -> dict[str, float]:
+    """The probability of each exact option (a grade digit, a letter) among the step's alternatives."""
+    masses = dict.fromkeys(options, 0.0)
+    for alternative in step.top:
+        label = alternative.text.strip(MARKUP).upper()
+        if label in masses:
+            masses[label] += math.exp(alternative.logprob)
+    return masses
+
+
 def read_verdict(outcome: Any) -> tuple[float, dict[str, Any]]:
     """P(PASS) against P(FAIL) at the answer's first word: the token where the answer starts (leading spaces,
     line breaks and markdown skipped) must begin a whole verdict word, and every alternative there that begins
@@ -114,53 +132,45 @@ def read_verdict(outcome: Any) -> tuple[float, dict[str, Any]]:
     raw text when the answer does not start with a verdict."""
     text, tokens = outcome.text, outcome.tokens
     both = VERDICTS["pass"] + VERDICTS["fail"]
-    for index, step in enumerate(tokens[:8]):
-        if not step.text.strip(MARKUP):
-            continue  # whitespace or markdown before the verdict
-        rest = "".join(t.text for t in tokens[index:])
-        if not (_prefix_of(step.text, both) and _says(rest, both)):
-            break
-        if not step.top:
-            raise CheckError(
-                f"judge error: the judge gave no token alternatives to read its verdict from: {text[:200]!r}"
-            )
-        alternatives = [(t.text, t.logprob) for t in step.top]
-        p_pass = sum(math.exp(lp) for piece, lp in alternatives if _prefix_of(piece, VERDICTS["pass"]))
-        p_fail = sum(math.exp(lp) for piece, lp in alternatives if _prefix_of(piece, VERDICTS["fail"]))
-        reading = {
-            "raw": text,
-            "token_index": index,
-            "p_pass_mass": p_pass,
-            "p_fail_mass": p_fail,
-            "alternatives": alternatives[:10],
-        }
-        return p_pass / (p_pass + p_fail), reading
-    raise CheckError(f"judge error: the judge's answer does not start with PASS or FAIL: {text[:200]!r}")
+    index = answer_start(outcome)
+    if index is None or not (
+        _prefix_of(tokens[index].text, both) and _says("".join(t.text for t in tokens[index:]), both)
+    ):
+        raise CheckError(f"judge error: the judge's answer does not start with PASS or FAIL: {text[:200]!r}")
+    step = tokens[index]
+    if not step.top:
+        raise CheckError(f"judge error: the judge gave no token alternatives to read its verdict from: {text[:200]!r}")
+    alternatives = [(t.text, t.logprob) for t in step.top]
+    p_pass = sum(math.exp(lp) for piece, lp in alternatives if _prefix_of(piece, VERDICTS["pass"]))
+    p_fail = sum(math.exp(lp) for piece, lp in alternatives if _prefix_of(piece, VERDICTS["fail"]))
+    reading = {
+        "raw": text,
+        "token_index": index,
+        "p_pass_mass": p_pass,
+        "p_fail_mass": p_fail,
+        "alternatives": alternatives[:10],
+    }
+    return p_pass / (p_pass + p_fail), reading
 
 
 def read_grade(outcome: Any) -> tuple[float, dict[str, Any]]:
     """The judge's 1-5 grade as the probability-weighted mean over the digits 1-5 of its first answer token
     (leading spaces skipped), scaled to 0..1 ((mean - 1) / 4). CheckError with the raw text when unreadable."""
-    for index, step in enumerate(outcome.tokens[:8]):
-        alternatives = [(t.text, t.logprob) for t in step.top]
-        masses = dict.fromkeys(GRADES, 0.0)
-        for piece, logprob in alternatives:
-            if piece.strip() in masses:
-                masses[piece.strip()] += math.exp(logprob)
-        total = sum(masses.values())
-        if total > 0 and step.text.strip() in masses:
-            mean = sum(int(g) * m for g, m in masses.items()) / total
-            reading = {
-                "raw": outcome.text,
-                "token_index": index,
-                "grade_mean": mean,
-                "grade_masses": masses,
-                "alternatives": alternatives[:10],
-            }
-            return (mean - 1) / 4, reading
-        if step.text.strip():
-            break
-    raise CheckError(f"judge error: the judge's answer does not start with a grade 1-5: {outcome.text[:200]!r}")
+    index = answer_start(outcome)
+    step = outcome.tokens[index] if index is not None else None
+    masses = option_masses(step, GRADES) if step is not None else {}
+    total = sum(masses.values())
+    if step is None or step.text.strip(MARKUP) not in masses or total == 0:
+        raise CheckError(f"judge error: the judge's answer does not start with a grade 1-5: {outcome.text[:200]!r}")
+    mean = sum(int(g) * m for g, m in masses.items()) / total
+    reading = {
+        "raw": outcome.text,
+        "token_index": index,
+        "grade_mean": mean,
+        "grade_masses": masses,
+        "alternatives": [(t.text, t.logprob) for t in step.top][:10],
+    }
+    return (mean - 1) / 4, reading
 
 
 def judged_result(call: JudgeCall, outcome: Any) -> AssertionResult:

@@ -65,15 +65,18 @@ class ScoringsMixin(StoreBase):
         rows = self.db["scorings"].rows_where("experiment_id = ? AND status = 'done'", [experiment_id], order_by="id")
         return [{**row, "assertions": json.loads(row["assertions"])} for row in rows]
 
-    def cell_scores(self, scoring_id: int) -> dict[int, dict[str, Any]]:
-        rows = self.db["cell_scores"].rows_where("scoring_id = ?", [scoring_id])
+    def cell_scores(self, scoring_id: int, run_id: int | None = None) -> dict[int, dict[str, Any]]:
+        """Every cell's score under the scoring (or only run `run_id`'s), by run id."""
+        where, values = "scoring_id = ?", [scoring_id]
+        if run_id is not None:
+            where, values = where + " AND run_id = ?", [scoring_id, run_id]
         return {
             row["run_id"]: {
                 **row,
                 "passed": None if row["passed"] is None else bool(row["passed"]),
                 "results": json.loads(row["results"] or "[]"),
             }
-            for row in rows
+            for row in self.db["cell_scores"].rows_where(where, values)
         }
 
     def save_label(
@@ -103,6 +106,11 @@ class ScoringsMixin(StoreBase):
         except sqlite3.Error as err:
             raise self.write_error("save the label", err) from None
 
-    def labels(self, experiment_id: int) -> dict[int, dict[str, Any]]:
-        rows = self.db["labels"].rows_where("experiment_id = ?", [experiment_id])
-        return {row["run_id"]: {**row, "passed": bool(row["passed"])} for row in rows}
+    def labels(self, experiment_id: int, run_id: int | None = None) -> dict[int, dict[str, Any]]:
+        """Your labels of the experiment's cells (or only run `run_id`'s), by run id."""
+        where, values = "experiment_id = ?", [experiment_id]
+        if run_id is not None:
+            where, values = where + " AND run_id = ?", [experiment_id, run_id]
+        return {
+            row["run_id"]: {**row, "passed": bool(row["passed"])} for row in self.db["labels"].rows_where(where, values)
+        }

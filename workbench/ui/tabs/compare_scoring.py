@@ -60,9 +60,14 @@ class ScoringPanel(QWidget):
         super().__init__()
         self.store = store
         self.experiment_id: int | None = None
+        self.report: dict[str, Any] = {}  # the scoring shown: its summary and calibration, as the CLI gives them
+        self.calibrated: dict[str, Any] = {}
         self.job = LatestJob("rescore", self)
         self.job.finished.connect(self._rescored)
         self.job.failed.connect(self._rescore_failed)
+        self.summary_job = LatestJob("scoring-summary", self)  # the bootstrap and kappa stay off the UI thread
+        self.summary_job.finished.connect(self._show_report)
+        self.summary_job.failed.connect(self.message)
         self._build()
 
     def _build(self) -> None:
@@ -133,12 +138,19 @@ class ScoringPanel(QWidget):
             self.pairwise.setText("No scoring yet: re-score below (or give templates an assert: list).")
             self.calibration.setPlainText("")
             return
-        try:
-            report = rescoring.scoring_summary(self.store, self.experiment_id, name)
-            calibrated = rescoring.calibration(self.store, self.experiment_id, name)
-        except WorkbenchError as err:
-            self.message.emit(str(err))
-            return
+        store, experiment_id = self.store, self.experiment_id
+        self.summary_job.submit(
+            lambda: (
+                name,
+                rescoring.scoring_summary(store, experiment_id, name),
+                rescoring.calibration(store, experiment_id, name),
+            )
+        )
+
+    def _show_report(self, result: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+        name, report, calibrated = result
+        if name != self.scoring.currentText():
+            return  # another scoring was picked meanwhile; its own job follows
         self.report, self.calibrated = report, calibrated
         self.rows.set_rows(summary_rows(report))
         self.table.resizeColumnsToContents()
@@ -173,6 +185,7 @@ class ScoringPanel(QWidget):
 
     def shutdown(self) -> None:
         self.job.shutdown()
+        self.summary_job.shutdown()
 
 
 LABEL_KEYS = "P: pass · F: fail · 1-5: grade · C: clear · N: note"
@@ -228,7 +241,7 @@ class CellScores(QWidget):
         self.scores.setText("<br>".join(lines) or "no scoring yet")
         self.scores.setToolTip("\n\n".join(tips))
         self.judge_button.setVisible(bool(tips))
-        label = self.store.labels(self.run["experiment_id"]).get(self.run["id"])
+        label = self.store.labels(self.run["experiment_id"], self.run["id"]).get(self.run["id"])
         if label is None:
             self.label.setText(f"your label: none  ({LABEL_KEYS})")
         else:
@@ -237,7 +250,7 @@ class CellScores(QWidget):
             self.label.setText(f"your label: {'pass' if label['passed'] else 'fail'}{grade}{note}  ({LABEL_KEYS})")
 
     def current(self) -> dict[str, Any] | None:
-        return self.store.labels(self.run["experiment_id"]).get(self.run["id"])
+        return self.store.labels(self.run["experiment_id"], self.run["id"]).get(self.run["id"])
 
     def mark(self, passed: bool) -> None:
         """P / F: your verdict; a grade or note already given stays."""
